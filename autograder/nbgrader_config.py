@@ -1,0 +1,24 @@
+"""nbgrader configuration shared by every grading workspace of the course.
+
+The course's commands (``course generate``, ``course grade``) load this file
+and set ``CourseDirectory.root`` to the workspace they manage; an instructor
+who runs nbgrader's own tools (formgrader) inside a grading output folder gets
+the same settings from the copy written there.
+"""
+c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this file)
+
+c.CourseDirectory.course_id = "deep-network-training"
+
+# Student notebooks: the stub left in place of each solution region.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+
+# nbgrader scores a graded cell 0 as soon as it wrote anything to stderr.
+# TensorFlow and NumPy warnings go there; a correct answer must not lose its
+# points for them, so every stderr output is dropped before the scoring.
+# Failures still count: they are "error" outputs, not stderr streams.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r"[\s\S]*"
+
+# A notebook that runs longer than this per cell is stopped and graded as is.
+c.Execute.timeout = 120
+c.Execute.interrupt_on_timeout = True
