@@ -22,3 +22,12 @@ c.IgnorePattern.pattern = r"[\s\S]*"
 # A notebook that runs longer than this per cell is stopped and graded as is.
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
+
+# Feedback pages: the hidden tests' code is removed and an error in a graded
+# cell shows only the check's diagnostic message. To show students the hidden
+# tests and full tracebacks, drop HideHiddenTests from this list.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "dlcourse.grading.feedback.HideHiddenTests",
+]

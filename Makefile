@@ -1,0 +1,32 @@
+# The course's commands. Each one first brings .venv up to date (scripts/bootstrap.sh).
+#   make site        build the website into _build/html (executes the lessons)
+#   make test        run the whole test suite
+#   make exercises   regenerate the student notebooks from solutions/
+#   make grade SUBMISSIONS=path/to/submitted [OUTPUT=grading]
+#   make lab         start JupyterLab on the course
+SHELL := /bin/bash
+VENV_BIN := $(CURDIR)/.venv/bin
+RUN := PATH="$(VENV_BIN):$$PATH" TF_CPP_MIN_LOG_LEVEL=3
+OUTPUT ?= grading
+
+.PHONY: env site test exercises grade lab
+
+env:
+	@bash scripts/bootstrap.sh
+
+site: env
+	$(RUN) jupyter-book build . -W -n --keep-going
+	@echo "The course website is built: open file://$(CURDIR)/_build/html/index.html"
+
+test: env
+	$(RUN) python -m pytest
+
+exercises: env
+	$(RUN) course generate
+
+grade: env
+	@if [ -z "$(SUBMISSIONS)" ]; then echo "usage: make grade SUBMISSIONS=path/to/submitted [OUTPUT=grading]" >&2; exit 2; fi
+	$(RUN) course grade "$(SUBMISSIONS)" --output "$(OUTPUT)"
+
+lab: env
+	$(RUN) jupyter lab

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Create (or bring up to date) the course's virtual environment in .venv:
+# Python 3.11, every package pinned in requirements.lock, and the course
+# package `dlcourse` installed editable. Safe to run again: it does nothing
+# when .venv already matches requirements.lock and pyproject.toml.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-}"
+if [ -z "$PYTHON" ]; then
+    for candidate in python3.11 python3; do
+        if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+            PYTHON="$candidate"; break
+        fi
+    done
+fi
+if [ -z "$PYTHON" ]; then
+    echo "bootstrap: Python 3.11 is required (the pinned TensorFlow and nbgrader versions are tested on it)." >&2
+    echo "           Install it, or point PYTHON=/path/to/python3.11 at one." >&2
+    exit 1
+fi
+
+stamp=".venv/.installed-$(cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)"
+if [ -f "$stamp" ]; then
+    exit 0
+fi
+if [ ! -x .venv/bin/python ]; then
+    echo "bootstrap: creating .venv with $($PYTHON --version)"
+    "$PYTHON" -m venv .venv
+fi
+echo "bootstrap: installing the pinned packages (requirements.lock) into .venv"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+rm -f .venv/.installed-*
+touch "$stamp"
+echo "bootstrap: environment ready in .venv"

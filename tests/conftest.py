@@ -1,0 +1,41 @@
+"""Shared fixtures: the repository's paths and one grading batch shared by the grading tests."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from dlcourse.grading.course import CHAPTERS, NOTEBOOK, REPOSITORY, SOLUTIONS, assignments
+
+CHAPTER_1 = "01_gradient_descent"
+
+
+def solution_notebook(assignment: str = CHAPTER_1) -> nbformat.NotebookNode:
+    """The instructor's master notebook of ``assignment``."""
+    return nbformat.read(SOLUTIONS / assignment / NOTEBOOK, as_version=4)
+
+
+def with_cell_source(notebook: nbformat.NotebookNode, grade_id: str, source: str) -> nbformat.NotebookNode:
+    """A copy of ``notebook`` whose cell ``grade_id`` holds ``source`` (a student's answer)."""
+    changed = copy.deepcopy(notebook)
+    cells = [c for c in changed.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
+    assert len(cells) == 1, f"no single cell {grade_id}"
+    cells[0].source = source
+    return changed
+
+
+def write_submission(submitted: Path, student: str, notebook, assignment: str = CHAPTER_1, name: str = NOTEBOOK) -> Path:
+    """Write ``notebook`` (a NotebookNode, or raw text) as ``student``'s submission."""
+    path = submitted / student / assignment / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(notebook, str):
+        path.write_text(notebook)
+    else:
+        nbformat.write(notebook, path)
+    return path
+
+
+__all__ = ["CHAPTERS", "CHAPTER_1", "NOTEBOOK", "REPOSITORY", "SOLUTIONS", "assignments", "json"]
