@@ -39,3 +39,19 @@ def write_submission(submitted: Path, student: str, notebook, assignment: str = 
 
 
 __all__ = ["CHAPTERS", "CHAPTER_1", "NOTEBOOK", "REPOSITORY", "SOLUTIONS", "assignments", "json"]
+
+
+def secret_lines(notebook: nbformat.NotebookNode) -> set[str]:
+    """Stripped lines that stand only inside solution or hidden-test regions of ``notebook``."""
+    secret, public = set(), set()
+    for cell in notebook.cells:
+        in_secret = False
+        for line in cell.source.splitlines():
+            stripped = line.strip()
+            if stripped.startswith(("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS")):
+                in_secret = True
+            elif stripped.startswith(("### END SOLUTION", "### END HIDDEN TESTS")):
+                in_secret = False
+            elif stripped:
+                (secret if in_secret else public).add(stripped)
+    return secret - public

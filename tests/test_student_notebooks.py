@@ -6,7 +6,7 @@ import json
 import nbformat
 import pytest
 
-from conftest import CHAPTERS, NOTEBOOK, assignments, solution_notebook
+from conftest import CHAPTERS, NOTEBOOK, assignments, secret_lines, solution_notebook
 from dlcourse.grading.course import generate_student_notebooks
 
 SECRETS = ["BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"]
@@ -40,19 +40,8 @@ def test_student_notebook_holds_no_solution_or_hidden_test(assignment):
         assert secret not in text
     student = nbformat.read(CHAPTERS / assignment / NOTEBOOK, as_version=4)
     master = solution_notebook(assignment)
-    secret_lines, public_lines = set(), set()
-    for cell in master.cells:
-        in_secret = False
-        for line in cell.source.splitlines():
-            stripped = line.strip()
-            if stripped.startswith(("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS")):
-                in_secret = True
-            elif stripped.startswith(("### END SOLUTION", "### END HIDDEN TESTS")):
-                in_secret = False
-            elif stripped:
-                (secret_lines if in_secret else public_lines).add(stripped)
     student_lines = {line.strip() for cell in student.cells for line in cell.source.splitlines()}
-    leaked = sorted((secret_lines - public_lines) & student_lines)
+    leaked = sorted(secret_lines(master) & student_lines)
     assert not leaked, f"solution or hidden-test lines in the student notebook: {leaked}"
     stubs = sum("raise NotImplementedError()" in c.source for c in student.cells if c.cell_type == "code")
     solutions = sum(c.metadata.get("nbgrader", {}).get("solution", False) for c in master.cells)
