@@ -50,6 +50,8 @@ def to_float_array(value: Any, *, what: str, dtype=np.float64) -> np.ndarray:
         fail(f"{what} is None. Did you forget a `return` statement?")
     if isinstance(value, (bool, np.bool_)):
         fail(f"{what} is a bool ({value!r}); a number or a NumPy array was expected.")
+    if hasattr(value, "description") and type(value).__name__ == "Unsupported":  # sent by the grader's sandbox
+        fail(f"{what} is a {value.description}; a NumPy array (or a plain number) was expected.")
     allowed = (np.ndarray, np.number, int, float, list, tuple)
     if not isinstance(value, allowed):
         fail(

@@ -1,12 +1,14 @@
 """``course``: the instructor's commands.
 
     course generate [ASSIGNMENT ...]        student notebooks from the solution notebooks
-    course grade SUBMITTED [--output DIR]   autograde, feedback pages and grade CSVs
+    course grade SUBMITTED [--output DIR] [--workers N] [--regrade]
+                                            grade in sandboxes; feedback pages and grade CSVs
     course assignments                      list the assignments
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -23,6 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("submitted", type=Path, help="the submissions folder (nbgrader's submitted/ layout)")
     grade.add_argument("--output", type=Path, default=Path("grading"),
                        help="workspace for the gradebook, feedback and CSVs (default: ./grading)")
+    grade.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                       help="submissions graded at once, each in its own sandbox (default: the number of CPUs)")
+    grade.add_argument("--regrade", action="store_true",
+                       help="grade again submissions that an earlier run already graded (default: skip them)")
     commands.add_parser("assignments", help="list the assignments")
     args = parser.parse_args(argv)
     try:
@@ -33,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "grade":
             from dlcourse.grading.grade import grade_submissions
 
-            grade_submissions(args.submitted, args.output)
+            grade_submissions(args.submitted, args.output, workers=args.workers, regrade=args.regrade)
         else:
             print("\n".join(assignments()))
     except GradingError as error:

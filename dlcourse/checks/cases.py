@@ -1,0 +1,106 @@
+"""A check is a list of cases: one call of the student's function and a judge.
+
+The same check runs two ways:
+
+- **live**, in the student's notebook: :func:`run_check` calls the student's
+  function on each case's inputs and hands the result to the case's judge,
+  which raises :class:`~dlcourse.checks.compare.CheckFailed` with a diagnosis;
+- **planned**, by the grader: the test cells of the solution notebook run in
+  the grader's own process with each student function replaced by a
+  :class:`StudentFunction`; :func:`run_check` then only records the cases.
+  The grader runs the calls in a sandbox, receives plain data back, and
+  judges it here, where the references live.
+
+Case inputs are plain data (NumPy arrays, numbers, strings, lists, dicts) or
+:class:`CallableSpec`: a named NumPy-only factory from
+:mod:`dlcourse.checks.callables` and its arguments, so that the sandbox can
+rebuild the very same callable without TensorFlow.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from dlcourse.checks.compare import call_student, passed
+
+
+@dataclass(frozen=True)
+class CallableSpec:
+    """A callable input, rebuilt from ``dlcourse.checks.callables.<factory>(**arguments)``."""
+
+    factory: str
+    arguments: dict = field(default_factory=dict)
+
+    def build(self) -> Callable:
+        from dlcourse.checks import callables
+
+        return getattr(callables, self.factory)(**self.arguments)
+
+
+@dataclass
+class Case:
+    """One call ``function(*args, **kwargs)`` and ``judge(result, args_after_call)``.
+
+    ``judge`` raises ``CheckFailed`` when the result is wrong; it receives the
+    positional arguments as they are after the call (to detect a function
+    that modified its input), with ``None`` in place of callables.
+    """
+
+    args: tuple
+    judge: Callable[[Any, tuple], None]
+    kwargs: dict = field(default_factory=dict)
+
+
+class StudentFunction:
+    """Stands for the student's function ``name`` while the grader plans a test cell."""
+
+    def __init__(self, name: str, recorded: list):
+        self.name, self.recorded = name, recorded
+        self.__name__ = name
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(f"a test cell called {self.name}() directly; graded cells must call it through a dlcourse check")
+
+
+def materialize(value: Any) -> Any:
+    """``value`` with every :class:`CallableSpec` (also inside lists/tuples/dicts) built."""
+    if isinstance(value, CallableSpec):
+        return value.build()
+    if isinstance(value, (list, tuple)):
+        return type(value)(materialize(v) for v in value)
+    if isinstance(value, dict):
+        return {k: materialize(v) for k, v in value.items()}
+    return value
+
+
+def copy_inputs(value: Any) -> Any:
+    """A deep copy of the arrays in ``value``, so each call gets fresh inputs."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, (list, tuple)):
+        return type(value)(copy_inputs(v) for v in value)
+    if isinstance(value, dict):
+        return {k: copy_inputs(v) for k, v in value.items()}
+    return value
+
+
+def data_only(args: tuple) -> tuple:
+    """``args`` with callables replaced by None (what a judge sees after the call)."""
+    return tuple(None if callable(a) else a for a in args)
+
+
+def run_check(function: Callable, cases: list[Case], success: str) -> None:
+    """Run the cases against ``function`` live, or record them for the grader."""
+    __tracebackhide__ = True
+    if isinstance(function, StudentFunction):
+        function.recorded.extend((function.name, case) for case in cases)
+        return
+    name = getattr(function, "__name__", None)
+    for case in cases:
+        args = materialize(copy_inputs(case.args))
+        kwargs = materialize(copy_inputs(case.kwargs))
+        result = call_student(function, *args, name=name, **kwargs)
+        case.judge(result, data_only(args))
+    passed(success)

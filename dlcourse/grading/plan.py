@@ -1,0 +1,125 @@
+"""Turn a solution notebook into a grading plan, and a submission into a sandbox job.
+
+Conventions of a solution notebook (``solutions/<assignment>/exercises.ipynb``):
+
+- solution cells (nbgrader ``solution: true``) define the student's functions;
+- locked cells whose ``grade_id`` starts with ``imports`` hold the imports the
+  student's code may use: they also run in the sandbox, before the student's
+  cells;
+- locked cells whose ``grade_id`` starts with ``checks`` import the checks;
+- each graded cell calls checks from ``dlcourse.checks`` (visible part, then
+  the ``### BEGIN HIDDEN TESTS`` region).
+
+The grader executes the imports, checks and graded cells here, in its own
+process, with every student function replaced by a
+:class:`~dlcourse.checks.cases.StudentFunction`: this records each graded
+cell's cases (inputs, and judges holding the Keras references) without
+running any student code.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from dlcourse.checks.cases import Case, StudentFunction
+from dlcourse.grading.course import NOTEBOOK, SOLUTIONS, GradingError
+from dlcourse.grading.wire import encode
+
+
+def nbgrader_meta(cell) -> dict:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return meta if isinstance(meta, dict) else {}
+
+
+@dataclass
+class GradedCell:
+    """A graded cell of the solution notebook and the calls it makes."""
+
+    grade_id: str
+    points: float
+    calls: list[tuple[str, Case]] = field(default_factory=list)  # (student function, case)
+
+
+@dataclass
+class AssignmentPlan:
+    """Everything the grader needs to grade one assignment, built once per batch."""
+
+    name: str
+    master: nbformat.NotebookNode
+    solution_ids: list[str]
+    functions: list[str]
+    graded: list[GradedCell]
+
+    @property
+    def imports(self) -> list[dict]:
+        return [{"id": nbgrader_meta(c)["grade_id"], "source": c.source} for c in self.master.cells
+                if c.cell_type == "code" and str(nbgrader_meta(c).get("grade_id", "")).startswith("imports")]
+
+    @property
+    def probes(self) -> list[dict]:
+        """Every call of every graded cell, in order, as plain data for the sandbox."""
+        return [{"function": name, "args": encode(case.args), "kwargs": encode(case.kwargs)}
+                for cell in self.graded for name, case in cell.calls]
+
+    @property
+    def max_score(self) -> float:
+        return sum(cell.points for cell in self.graded)
+
+
+def defined_functions(source: str) -> list[str]:
+    """Names of the functions a cell defines at top level."""
+    return [node.name for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)]
+
+
+def plan_assignment(name: str, solutions: Path = SOLUTIONS) -> AssignmentPlan:
+    """Read ``solutions/<name>/exercises.ipynb`` and record the calls of every graded cell."""
+    master = nbformat.read(solutions / name / NOTEBOOK, as_version=4)
+    solution_ids, functions = [], []
+    namespace: dict = {}
+    for cell in master.cells:
+        meta = nbgrader_meta(cell)
+        if cell.cell_type != "code":
+            continue
+        if meta.get("solution"):
+            solution_ids.append(meta["grade_id"])
+            functions += defined_functions(cell.source)
+        elif str(meta.get("grade_id", "")).startswith(("imports", "checks")):
+            exec(compile(cell.source, f"<{name}:{meta['grade_id']}>", "exec"), namespace)
+    graded = []
+    for cell in master.cells:
+        meta = nbgrader_meta(cell)
+        if cell.cell_type != "code" or not meta.get("grade"):
+            continue
+        recorded: list = []
+        cell_namespace = dict(namespace, **{f: StudentFunction(f, recorded) for f in functions})
+        try:
+            exec(compile(cell.source, f"<{name}:{meta['grade_id']}>", "exec"), cell_namespace)
+        except Exception as error:
+            raise GradingError(f"{name}: graded cell {meta['grade_id']} cannot be planned: {type(error).__name__}: {error}") from error
+        if not recorded:
+            raise GradingError(f"{name}: graded cell {meta['grade_id']} calls no check of a student function")
+        graded.append(GradedCell(meta["grade_id"], float(meta.get("points", 0)), recorded))
+    return AssignmentPlan(name, master, solution_ids, functions, graded)
+
+
+def student_code(plan: AssignmentPlan, submission: nbformat.NotebookNode) -> list[dict]:
+    """The cells to run for a submission: the course's imports, then the student's own code cells.
+
+    A student's code cell is a solution cell of the assignment (matched by
+    ``grade_id``) or a cell the student added. Submitted copies of the
+    course's other cells (imports, checks, graded cells, whatever their
+    metadata now says) are never run: the verdict comes from the plan.
+    """
+    course_ids = {nbgrader_meta(c).get("grade_id") for c in plan.master.cells} - {None} - set(plan.solution_ids)
+    cells = list(plan.imports)
+    for number, cell in enumerate(submission.cells):
+        if cell.get("cell_type") != "code" or not isinstance(cell.get("source"), str):
+            continue
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if grade_id in course_ids:
+            continue
+        cells.append({"id": grade_id if grade_id in plan.solution_ids else f"cell {number + 1}", "source": cell.source})
+    return cells

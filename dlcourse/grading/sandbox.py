@@ -1,0 +1,218 @@
+"""Run a job of student code in a bubblewrap sandbox and collect its events.
+
+The sandbox (Debian's ``bubblewrap``) sees, read-only, only the system
+libraries, the Python installation, the virtual environment (without
+TensorFlow/Keras) and the ``dlcourse`` package; a private ``/tmp``; its own
+network namespace with no interface but loopback (no network), its own
+process namespace (killing it kills every process it started) and an
+unprivileged user id per worker (``setpriv``), with resource limits on
+memory, processes, CPU time, file size and open files. The grader reads the
+events with deadlines: a cell or a call that does not finish in time is
+stopped and reported.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dlcourse
+
+HIDDEN_PACKAGES = ("tensorflow", "keras", "tf_keras", "tensorboard", "jax", "torch")
+FIRST_UID = 61000
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-submission limits. Seconds are wall-clock."""
+
+    cell_seconds: float = 30.0
+    call_seconds: float = 10.0
+    memory_bytes: int = 4 * 2**30
+    processes: int = 64
+    output_bytes: int = 64 * 2**10
+    channel_bytes: int = 32 * 2**20
+    tmp_bytes: int = 64 * 2**20
+
+
+@dataclass
+class SandboxRun:
+    """What came back: the events in order, and how the run ended."""
+
+    events: list = field(default_factory=list)
+    ended: str = ""          # "" when the runner said "done"; else why it stopped
+    stopped_in: str = ""     # the cell id or probe number running when it stopped
+    stdout: str = ""
+
+
+class SandboxUnavailable(RuntimeError):
+    """bubblewrap or setpriv is missing or cannot create namespaces here."""
+
+
+def _parents(path: Path) -> list[Path]:
+    return [p for p in reversed(path.parents) if str(p) != "/"]
+
+
+def sandbox_command(channel_fd: int, uid: int, limits: Limits) -> list[str]:
+    """The bwrap + setpriv command line that runs the sandbox runner."""
+    bwrap, setpriv = shutil.which("bwrap"), shutil.which("setpriv")
+    if not bwrap or not setpriv:
+        raise SandboxUnavailable("the grader needs bubblewrap (bwrap) and setpriv: run scripts/bootstrap.sh, which installs them")
+    venv, base = Path(sys.prefix), Path(sys.base_prefix)
+    package = Path(dlcourse.__file__).resolve().parent
+    site = Path(next(p for p in sys.path if p.endswith("site-packages") and p.startswith(str(venv))))
+    command = [bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+               "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            command += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            command += ["--ro-bind", top, top]
+    if os.path.exists("/etc/ld.so.cache"):
+        command += ["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    made = set()
+    for mount in (base, venv, package):
+        for parent in _parents(mount):
+            if parent not in made and not str(parent).startswith("/usr"):
+                command += ["--perms", "0755", "--dir", str(parent)]
+                made.add(parent)
+        if not str(mount).startswith("/usr"):
+            command += ["--ro-bind", str(mount), str(mount)]
+            made.add(mount)
+    for hidden in HIDDEN_PACKAGES:
+        if (site / hidden).exists():
+            command += ["--tmpfs", str(site / hidden)]
+    command += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp", "--chdir", "/tmp",
+                "--clearenv"]
+    environment = {
+        "HOME": "/tmp", "PATH": f"{venv}/bin:/usr/bin:/bin", "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp",
+        "IPYTHONDIR": "/tmp/.ipython", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
+        "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "LANG": "C.UTF-8",
+    }
+    for name, value in environment.items():
+        command += ["--setenv", name, value]
+    command += [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
+                str(venv / "bin" / "python"), "-m", "dlcourse.grading.sandbox_runner", str(channel_fd)]
+    return command
+
+
+def _limit_resources(limits: Limits) -> None:
+    """Runs in the child before exec: limits inherited by everything the submission starts."""
+    os.setsid()
+    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+    resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.tmp_bytes, limits.tmp_bytes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+    cpu = int(limits.cell_seconds * 20 + limits.call_seconds * 50)
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+
+
+def _drain(stream, keep: int, sink: list) -> None:
+    """Read ``stream`` to its end, keeping the first ``keep`` bytes."""
+    kept = 0
+    while True:
+        chunk = stream.read(65536)
+        if not chunk:
+            break
+        if kept < keep:
+            sink.append(chunk[: keep - kept])
+            kept += len(sink[-1])
+
+
+def run_job(job: dict, worker: int = 0, limits: Limits = Limits()) -> SandboxRun:
+    """Run ``job`` in a fresh sandbox as the unprivileged user of ``worker``; always returns."""
+    read_fd, write_fd = os.pipe()
+    try:
+        process = subprocess.Popen(
+            sandbox_command(write_fd, FIRST_UID + worker, limits), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, pass_fds=(write_fd,), preexec_fn=lambda: _limit_resources(limits))
+    finally:
+        os.close(write_fd)
+    output: list[bytes] = []
+    drainer = threading.Thread(target=_drain, args=(process.stdout, limits.output_bytes, output), daemon=True)
+    drainer.start()
+    run = SandboxRun()
+    try:
+        process.stdin.write(json.dumps(job).encode())
+        process.stdin.close()
+    except BrokenPipeError:
+        pass
+    _read_events(read_fd, limits, run)
+    os.close(read_fd)
+    if run.ended:  # a deadline passed: no grace
+        os.killpg(process.pid, signal.SIGKILL)
+    _stop(process)
+    drainer.join(timeout=5)
+    run.stdout = b"".join(output).decode(errors="replace")
+    if not run.ended and not (run.events and run.events[-1].get("event") == "done"):
+        code = process.returncode
+        run.ended = (f"the process was killed by signal {signal.Signals(-code).name}" if code and code < 0
+                     else f"the process exited with status {code} before the grader's calls finished (os._exit, sys.exit in a cell's thread, or a crash?)")
+    return run
+
+
+def _read_events(read_fd: int, limits: Limits, run: SandboxRun) -> None:
+    """Collect events until ``done``, end of file, or a deadline; on a deadline, say where."""
+    selector = selectors.DefaultSelector()
+    selector.register(read_fd, selectors.EVENT_READ)
+    buffer, received = b"", 0
+    deadline, where = time.monotonic() + limits.cell_seconds, "start-up"
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not selector.select(timeout=remaining):
+            run.ended = f"time limit: {where} did not finish within {limits.call_seconds if where.startswith('call') else limits.cell_seconds:g} s"
+            run.stopped_in = where
+            break
+        chunk = os.read(read_fd, 65536)
+        if not chunk:
+            break
+        received += len(chunk)
+        if received > limits.channel_bytes:
+            run.ended = "the submission sent more data than the grader accepts"
+            break
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                run.ended = "the grader's channel was written to by the submission"
+                break
+            if not isinstance(event, dict):
+                continue
+            run.events.append(event)
+            kind = event.get("event")
+            if kind == "done":
+                break
+            if kind == "cell_start":
+                deadline, where = time.monotonic() + limits.cell_seconds, f"cell {event.get('id')}"
+            elif kind == "probe_start":
+                deadline, where = time.monotonic() + limits.call_seconds, f"call {event.get('n')}"
+        else:
+            continue
+        break
+    selector.close()
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Kill the sandbox and everything in it (its process namespace dies with it)."""
+    try:
+        process.wait(timeout=2)  # a runner that finished exits by itself
+    except subprocess.TimeoutExpired:
+        pass
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait()

@@ -1,0 +1,86 @@
+"""Runs inside the grading sandbox: the student's cells, then the planned calls.
+
+Reads a job (JSON) on standard input::
+
+    {"cells": [{"id": ..., "source": ...}, ...],
+     "probes": [{"function": name, "args": [...], "kwargs": {...}}, ...]}
+
+executes the cells in one IPython shell, calls each probe's function, and
+writes one JSON event per line to the channel file descriptor given as the
+first argument: ``ready``, ``cell_start``/``cell_end``, ``probe_start``/
+``probe_end`` (result and arguments after the call, as plain data), ``done``.
+Nothing here decides a grade: the grader judges the data outside.
+TensorFlow and Keras cannot be imported here (the course asks for NumPy, and
+the sandbox does not mount them).
+"""
+from __future__ import annotations
+
+import importlib.abc
+import json
+import os
+import sys
+import traceback
+
+BLOCKED_MODULES = ("tensorflow", "keras", "tf_keras", "jax", "torch")
+
+
+class BlockLibraries(importlib.abc.MetaPathFinder):
+    """Refuses the deep-learning libraries with a message the student can act on."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED_MODULES:
+            raise ImportError(f"{name} is not available while grading: the exercises are solved with NumPy only")
+        return None
+
+
+def describe_error(error: BaseException, limit: int = 3000) -> str:
+    """The exception as the student would see it: the last frames and the message."""
+    lines = traceback.format_exception(type(error), error, error.__traceback__)
+    text = "".join(lines[-8:])
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
+def main() -> None:
+    channel = os.fdopen(int(sys.argv[1]), "w", buffering=1)
+    from dlcourse.checks.cases import data_only, materialize
+    from dlcourse.grading.wire import decode, encode
+
+    def send(**event):
+        channel.write(json.dumps(event) + "\n")
+        channel.flush()
+
+    job = json.loads(sys.stdin.read())
+    sys.meta_path.insert(0, BlockLibraries())
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance(colors="nocolor")
+    send(event="ready")
+    for cell in job["cells"]:
+        send(event="cell_start", id=cell["id"])
+        result = shell.run_cell(cell["source"], store_history=False)
+        error = result.error_before_exec or result.error_in_exec
+        send(event="cell_end", id=cell["id"], error=None if error is None else describe_error(error))
+    for number, probe in enumerate(job["probes"]):
+        send(event="probe_start", n=number)
+        function = shell.user_ns.get(probe["function"])
+        event = {"event": "probe_end", "n": number, "result": None, "args_after": None, "error": None}
+        if not callable(function):
+            event["error"] = f"NameError: {probe['function']} is not defined (is the cell that defines it there, and does it run without error?)"
+        else:
+            args = materialize(decode(probe["args"]))
+            kwargs = materialize(decode(probe["kwargs"]))
+            try:
+                result = function(*args, **kwargs)
+                event["result"] = encode(result)
+                event["args_after"] = encode(data_only(tuple(args)))
+            except BaseException as error:  # the student's exception, SystemExit and KeyboardInterrupt included
+                event["error"] = describe_error(error)
+        try:
+            send(**event)
+        except (TypeError, ValueError) as error:  # a result that JSON cannot carry
+            send(event="probe_end", n=number, result=None, args_after=None, error=f"the result could not be sent to the grader: {error}")
+    send(event="done")
+
+
+if __name__ == "__main__":
+    main()
