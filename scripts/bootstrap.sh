@@ -20,6 +20,20 @@ if [ -z "$PYTHON" ]; then
     exit 1
 fi
 
+# The grader runs each submission in a bubblewrap sandbox as an unprivileged
+# user (setpriv, from util-linux): both are Debian packages.
+if ! command -v bwrap >/dev/null 2>&1 || ! command -v setpriv >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "bootstrap: installing bubblewrap and util-linux (Debian packages) for the grading sandbox"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap util-linux >/dev/null
+    else
+        echo "bootstrap: the grader needs bubblewrap (bwrap) and setpriv; install the Debian packages" >&2
+        echo "           'bubblewrap' and 'util-linux' (as root: apt-get install bubblewrap util-linux)." >&2
+        exit 1
+    fi
+fi
+
 stamp=".venv/.installed-$(cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ]; then
     exit 0

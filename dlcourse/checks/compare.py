@@ -83,6 +83,9 @@ def _pattern_hints(actual: np.ndarray, expected: np.ndarray, rtol: float, atol: 
         hints.append("Every value has the opposite sign: look for a sign error (e.g. `+` instead of `-` in the update, or `y - prediction` instead of `prediction - y`).")
         return hints
     nonzero = np.abs(expected) > max(atol, 1e-12)
+    if not actual.any() and nonzero.any():
+        hints.append("All your values are zero: is the function still a stub, or does it return an array it never filled?")
+        return hints
     if nonzero.any():
         ratios = actual[nonzero] / expected[nonzero]
         ratio = float(np.median(ratios))

@@ -147,7 +147,7 @@ def run_submission(plan: AssignmentPlan, notebook: nbformat.NotebookNode, worker
                 results[n] = {"reason": f"your code did not get to this check: {run.ended} (while running {run.stopped_in or 'your cells'}){output}"}
             break
         stuck = started[-1]
-        results[stuck] = {"reason": f"your {names[stuck]} did not return: {run.ended} (an endless loop, a long wait, a crash or os._exit?){output}"}
+        results[stuck] = {"reason": f"your {names[stuck]} did not return: {run.ended} (an endless loop, a long wait, a crash, os._exit?){output}"}
         offset = next((f for f in first_call_of_cell if f > stuck), len(probes))
         for n in range(stuck + 1, offset):
             results[n] = {"reason": "not run: an earlier check of this graded cell failed"}

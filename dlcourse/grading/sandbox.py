@@ -37,7 +37,7 @@ class Limits:
 
     cell_seconds: float = 30.0
     call_seconds: float = 10.0
-    memory_bytes: int = 4 * 2**30
+    memory_bytes: int = 2 * 2**30
     processes: int = 64
     output_bytes: int = 64 * 2**10
     channel_bytes: int = 32 * 2**20
@@ -100,16 +100,19 @@ def sandbox_command(channel_fd: int, uid: int, limits: Limits) -> list[str]:
     }
     for name, value in environment.items():
         command += ["--setenv", name, value]
-    command += [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
-                str(venv / "bin" / "python"), "-m", "dlcourse.grading.sandbox_runner", str(channel_fd)]
-    return command
+    runner = [str(venv / "bin" / "python"), "-m", "dlcourse.grading.sandbox_runner", str(channel_fd)]
+    if os.geteuid() != 0:  # an unprivileged grader: bubblewrap maps the grader's own user into a user namespace
+        return command[:1] + ["--unshare-user"] + command[1:] + runner
+    return command + [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs"] + runner
 
 
 def _limit_resources(limits: Limits) -> None:
     """Runs in the child before exec: limits inherited by everything the submission starts."""
     os.setsid()
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-    resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+    # counted per real user: the sandbox user when the grader is root, else the grader's own processes too
+    processes = limits.processes + (0 if os.geteuid() == 0 else len(os.listdir("/proc")))
+    resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.tmp_bytes, limits.tmp_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
@@ -156,8 +159,9 @@ def run_job(job: dict, worker: int = 0, limits: Limits = Limits()) -> SandboxRun
     run.stdout = b"".join(output).decode(errors="replace")
     if not run.ended and not (run.events and run.events[-1].get("event") == "done"):
         code = process.returncode
-        run.ended = (f"the process was killed by signal {signal.Signals(-code).name}" if code and code < 0
-                     else f"the process exited with status {code} before the grader's calls finished (os._exit, sys.exit in a cell's thread, or a crash?)")
+        signal_number = -code if code < 0 else code - 128 if code > 128 else 0  # bubblewrap reports a signal as 128 + n
+        run.ended = (f"the process was killed by signal {signal.Signals(signal_number).name}" if signal_number in signal.valid_signals()
+                     else f"the process exited with status {code}")
     return run
 
 
