@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import functools
 import hashlib
 import json
 import shutil
@@ -237,7 +238,7 @@ def _fingerprint(path: Path, plan_hash: str) -> str:
 # ----------------------------------------------------------------------------- the batch
 
 
-def grade_submissions(submitted: Path, output: Path, progress: Callable[[str], None] = print, workers: int = 2,
+def grade_submissions(submitted: Path, output: Path, progress: Callable[[str], None] = functools.partial(print, flush=True), workers: int = 2,
                       regrade: bool = False, limits: Limits = Limits()) -> list[Outcome]:
     """Grade every submission under ``submitted`` into the workspace ``output``; see the module doc."""
     from sqlalchemy.exc import SAWarning

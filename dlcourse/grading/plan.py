@@ -19,6 +19,7 @@ running any student code.
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,8 +76,17 @@ def defined_functions(source: str) -> list[str]:
 
 
 def plan_assignment(name: str, solutions: Path = SOLUTIONS) -> AssignmentPlan:
-    """Read ``solutions/<name>/exercises.ipynb`` and record the calls of every graded cell."""
-    master = nbformat.read(solutions / name / NOTEBOOK, as_version=4)
+    """Read ``solutions/<name>/exercises.ipynb`` and record the calls of every graded cell.
+
+    Planning asks Keras for every reference (seconds); a process that grades
+    several batches plans each version of a solution notebook once.
+    """
+    return _plan(name, (solutions / name / NOTEBOOK).read_text())
+
+
+@functools.lru_cache(maxsize=8)
+def _plan(name: str, notebook_text: str) -> AssignmentPlan:
+    master = nbformat.reads(notebook_text, as_version=4)
     solution_ids, functions = [], []
     namespace: dict = {}
     for cell in master.cells:

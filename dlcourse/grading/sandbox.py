@@ -174,7 +174,7 @@ def _read_events(read_fd: int, limits: Limits, run: SandboxRun) -> None:
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not selector.select(timeout=remaining):
-            run.ended = f"time limit: {where} did not finish within {limits.call_seconds if where.startswith('call') else limits.cell_seconds:g} s"
+            run.ended = f"time limit: not finished within {limits.call_seconds if where.startswith('call') else limits.cell_seconds:g} s"
             run.stopped_in = where
             break
         chunk = os.read(read_fd, 65536)
