@@ -46,7 +46,7 @@ import nbformat
 from dlcourse.checks.compare import CheckFailed
 from dlcourse.grading.course import NOTEBOOK, GradingError, assignments, make_api, prepare_workspace, use_this_environment
 from dlcourse.grading.plan import AssignmentPlan, nbgrader_meta, plan_assignment, student_code
-from dlcourse.grading.sandbox import Limits, SandboxRun, run_job
+from dlcourse.grading.sandbox import Limits, SandboxUnavailable, check_sandbox, run_job
 from dlcourse.grading.wire import decode
 
 CELL_COLUMNS = ["student_id", "assignment_id", "notebook", "cell", "points", "max_points", "status", "message"]
@@ -252,6 +252,10 @@ def grade_submissions(submitted: Path, output: Path, progress: Callable[[str], N
     workspace_submitted = output / "submitted"
     if workspace_submitted != submitted:
         shutil.copytree(submitted, workspace_submitted, dirs_exist_ok=True)
+    try:
+        check_sandbox(limits)
+    except SandboxUnavailable as error:
+        raise GradingError(str(error)) from error
     api = make_api(output)
     plans, plan_hashes = {}, {}
     for name in names:
@@ -299,8 +303,13 @@ def grade_submissions(submitted: Path, output: Path, progress: Callable[[str], N
         for future in as_completed(futures):
             student, assignment, notebook, path, marker = futures[future]
             plan = plans[assignment]
-            results, seconds = future.result()
-            verdicts = judge(plan, results)
+            try:
+                results, seconds = future.result()
+                verdicts = judge(plan, results)
+            except Exception as error:  # a fault of the grader's, not the student's: say so, keep going
+                outcomes.append(Outcome(student, assignment, 0.0, plan.max_score, problem=f"internal grader error: {type(error).__name__}: {error}"))
+                progress(f"[{len(outcomes)}/{len(pairs)}] {student} {assignment}: not graded, internal grader error: {error}")
+                continue
             record_scores(output, student, assignment, verdicts)
             marker.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(autograded_notebook(plan, notebook, verdicts), marker.parent / NOTEBOOK)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import selectors
 import shutil
 import signal
@@ -65,13 +64,15 @@ def _parents(path: Path) -> list[Path]:
 def sandbox_command(channel_fd: int, uid: int, limits: Limits) -> list[str]:
     """The bwrap + setpriv command line that runs the sandbox runner."""
     bwrap, setpriv = shutil.which("bwrap"), shutil.which("setpriv")
-    if not bwrap or not setpriv:
-        raise SandboxUnavailable("the grader needs bubblewrap (bwrap) and setpriv: run scripts/bootstrap.sh, which installs them")
+    if not bwrap or not setpriv or not shutil.which("prlimit"):
+        raise SandboxUnavailable("the grader needs bubblewrap (bwrap), setpriv and prlimit: run scripts/bootstrap.sh, which installs them")
     venv, base = Path(sys.prefix), Path(sys.base_prefix)
     package = Path(dlcourse.__file__).resolve().parent
     site = Path(next(p for p in sys.path if p.endswith("site-packages") and p.startswith(str(venv))))
     command = [bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-               "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"]
+               "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr",
+               # the private /tmp first: mounts below may lie under /tmp (a clone in /tmp) and must stay visible
+               "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(top):
             command += ["--symlink", os.readlink(top), top]
@@ -91,8 +92,7 @@ def sandbox_command(channel_fd: int, uid: int, limits: Limits) -> list[str]:
     for hidden in HIDDEN_PACKAGES:
         if (site / hidden).exists():
             command += ["--tmpfs", str(site / hidden)]
-    command += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp", "--chdir", "/tmp",
-                "--clearenv"]
+    command += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp", "--clearenv"]
     environment = {
         "HOME": "/tmp", "PATH": f"{venv}/bin:/usr/bin:/bin", "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp",
         "IPYTHONDIR": "/tmp/.ipython", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
@@ -106,18 +106,18 @@ def sandbox_command(channel_fd: int, uid: int, limits: Limits) -> list[str]:
     return command + [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs"] + runner
 
 
-def _limit_resources(limits: Limits) -> None:
-    """Runs in the child before exec: limits inherited by everything the submission starts."""
-    os.setsid()
-    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-    # counted per real user: the sandbox user when the grader is root, else the grader's own processes too
+def limits_prefix(limits: Limits) -> list[str]:
+    """``prlimit`` (util-linux) with the limits that everything the submission starts inherits.
+
+    (A command prefix rather than a ``preexec_fn``, which is unsafe in a
+    process whose worker threads start sandboxes.)
+    """
+    # RLIMIT_NPROC counts per real user: the sandbox user when the grader is root,
+    # else the grader's own processes too
     processes = limits.processes + (0 if os.geteuid() == 0 else len(os.listdir("/proc")))
-    resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.tmp_bytes, limits.tmp_bytes))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
     cpu = int(limits.cell_seconds * 20 + limits.call_seconds * 50)
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+    return [shutil.which("prlimit") or "prlimit", f"--as={limits.memory_bytes}", f"--nproc={processes}",
+            f"--fsize={limits.tmp_bytes}", "--core=0", "--nofile=256", f"--cpu={cpu}", "--"]
 
 
 def _drain(stream, keep: int, sink: list) -> None:
@@ -137,8 +137,8 @@ def run_job(job: dict, worker: int = 0, limits: Limits = Limits()) -> SandboxRun
     read_fd, write_fd = os.pipe()
     try:
         process = subprocess.Popen(
-            sandbox_command(write_fd, FIRST_UID + worker, limits), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, pass_fds=(write_fd,), preexec_fn=lambda: _limit_resources(limits))
+            limits_prefix(limits) + sandbox_command(write_fd, FIRST_UID + worker, limits), stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(write_fd,), start_new_session=True)
     finally:
         os.close(write_fd)
     output: list[bytes] = []
@@ -220,3 +220,10 @@ def _stop(process: subprocess.Popen) -> None:
         except ProcessLookupError:
             pass
     process.wait()
+
+
+def check_sandbox(limits: Limits = Limits()) -> None:
+    """Raise :class:`SandboxUnavailable`, saying why, unless a trivial job runs to its end."""
+    run = run_job({"cells": [{"id": "check", "source": "import numpy"}], "probes": []}, 0, limits)
+    if run.ended or not any(e.get("event") == "cell_end" and not e.get("error") for e in run.events):
+        raise SandboxUnavailable(f"the grading sandbox does not work on this machine: {run.ended or 'numpy failed to import'}\n{run.stdout[-2000:]}")
