@@ -71,6 +71,9 @@ def submissions(port: int, output_dir) -> dict:
         if meta.get("grade"):
             cell.source = "pass  # test removed"
             meta.update(grade=False, points=0, solution=True)
+    shuffled = solution_notebook()
+    tests = [c for c in shuffled.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    shuffled.cells = copy.deepcopy(tests) + [c for c in shuffled.cells if c not in tests] + copy.deepcopy(tests)
     return {
         # --- forging the verdict from inside the submission
         "patches_numpy": (zeros_with("import numpy, numpy.testing\n"
@@ -95,6 +98,7 @@ def submissions(port: int, output_dir) -> dict:
                                                    "def mse_gradient(X, y, w, b):\n    return np.array(['1'] * X.shape[1]), np.zeros(3)"), zero, "dtype <U1"),
         "deleted_test_cells": (deleted_tests, FULL, ""),
         "retagged_test_cells": (retagged, zero, "does not match"),
+        "moved_and_duplicated_test_cells": (shuffled, FULL, ""),
         "hides_exceptions": (zeros_with("import sys, builtins\nsys.exit = lambda *a: None\nbuiltins.BaseException = object"), zero, "does not match"),
         # --- reaching what is not the submission
         "searches_disk_for_solutions": (zeros_with(
@@ -193,7 +197,8 @@ def attacked(tmp_path_factory):
 
 
 STUDENTS = ["patches_numpy", "patches_builtins_and_ipython", "patches_the_course_package", "equal_to_everything",
-            "lenient_ndarray_subclass", "wrong_dtype_and_shape", "deleted_test_cells", "retagged_test_cells", "hides_exceptions",
+            "lenient_ndarray_subclass", "wrong_dtype_and_shape", "deleted_test_cells", "retagged_test_cells",
+            "moved_and_duplicated_test_cells", "hides_exceptions",
             "searches_disk_for_solutions", "uses_the_network", "writes_the_gradebook", "imports_tensorflow",
             "endless_loop_ignoring_sigint", "sleeps_forever", "memory_bomb", "fork_bomb", "crashes_the_interpreter",
             "exits_in_a_function", "exits_at_top_level", "leaves_a_daemon", "huge_output", "invalid_json", "empty_file",

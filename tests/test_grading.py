@@ -1,5 +1,6 @@
 """The grading command on one batch: the solution, the blank student notebook,
-realistic wrong answers, honest alternatives and broken files.
+realistic wrong answers, honest alternatives (loops, float32, extra cells,
+warnings on stderr) and broken files.
 
 The batch is graded once (module fixture) by the same function as
 ``course grade``; each test reads its row of the results.
@@ -133,6 +134,18 @@ def gradient_descent(grad_fn, theta0, learning_rate, num_steps):
         out[k + 1] = out[k] - lr * grad_fn(out[k])
     return out
 """,
+    "polynomial_decay": """
+def polynomial_decay(step, initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0, cycle=False):
+    # computed in float32, as Keras does
+    s = np.asarray(step, dtype=np.float32)
+    d = np.float32(decay_steps)
+    if cycle:
+        d = d * np.where(s == 0, np.float32(1), np.ceil(s / d))
+    else:
+        s = np.minimum(s, d)
+    lr0, end = np.float32(initial_learning_rate), np.float32(end_learning_rate)
+    return (lr0 - end) * (np.float32(1) - s / d) ** np.float32(power) + end
+""",
     "exponential_decay": """
 import math
 
@@ -158,6 +171,14 @@ def graded(tmp_path_factory):
     honest = master
     for cell, source in HONEST_VARIANTS.items():
         honest = with_cell_source(honest, cell, source)
+    # a cell the student added, with a helper that a solution uses
+    position = next(i for i, c in enumerate(honest.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "inverse_time_decay")
+    honest.cells.insert(position, nbformat.v4.new_code_cell(
+        "def _exponent(step, decay_steps, staircase):\n    p = np.asarray(step, dtype=float) / decay_steps\n"
+        "    return np.floor(p) if staircase else p"))
+    honest = with_cell_source(honest, "inverse_time_decay",
+                              "def inverse_time_decay(step, initial_learning_rate, decay_steps, decay_rate, staircase=False):\n"
+                              "    return initial_learning_rate / (1 + decay_rate * _exponent(step, decay_steps, staircase))")
     write_submission(submitted, "honest_variants", honest)
     write_submission(submitted, "invalid_json", '{"cells": [')
     write_submission(submitted, "empty_file", "")
