@@ -64,26 +64,23 @@ class StudentFunction:
         raise TypeError(f"a test cell called {self.name}() directly; graded cells must call it through a dlcourse check")
 
 
+def _map_leaves(value: Any, leaf: Callable[[Any], Any]) -> Any:
+    """``value`` with ``leaf`` applied to everything that is not a list, tuple or dict."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(_map_leaves(v, leaf) for v in value)
+    if isinstance(value, dict):
+        return {k: _map_leaves(v, leaf) for k, v in value.items()}
+    return leaf(value)
+
+
 def materialize(value: Any) -> Any:
     """``value`` with every :class:`CallableSpec` (also inside lists/tuples/dicts) built."""
-    if isinstance(value, CallableSpec):
-        return value.build()
-    if isinstance(value, (list, tuple)):
-        return type(value)(materialize(v) for v in value)
-    if isinstance(value, dict):
-        return {k: materialize(v) for k, v in value.items()}
-    return value
+    return _map_leaves(value, lambda v: v.build() if isinstance(v, CallableSpec) else v)
 
 
 def copy_inputs(value: Any) -> Any:
     """A deep copy of the arrays in ``value``, so each call gets fresh inputs."""
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    if isinstance(value, (list, tuple)):
-        return type(value)(copy_inputs(v) for v in value)
-    if isinstance(value, dict):
-        return {k: copy_inputs(v) for k, v in value.items()}
-    return value
+    return _map_leaves(value, lambda v: v.copy() if isinstance(v, np.ndarray) else v)
 
 
 def data_only(args: tuple) -> tuple:
