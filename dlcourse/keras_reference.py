@@ -61,6 +61,21 @@ class ShiftedSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return self.schedule(step + self.shift)
 
 
+def optimizer_trajectories(optimizer, gradient: Callable[[list], list], params0: list, num_steps: int) -> list[np.ndarray]:
+    """Run a Keras ``optimizer`` for ``num_steps`` updates on float64 variables starting at ``params0``.
+
+    ``gradient`` maps the list of current parameter arrays to their gradients.
+    Returns one float64 array of shape ``(num_steps + 1, *p.shape)`` per parameter.
+    """
+    variables = [tf.Variable(np.asarray(p, dtype=np.float64)) for p in params0]
+    history = [[v.numpy().copy() for v in variables]]
+    for _ in range(num_steps):
+        grads = gradient([v.numpy() for v in variables])
+        optimizer.apply_gradients([(tf.constant(np.asarray(g, dtype=np.float64)), v) for g, v in zip(grads, variables)])
+        history.append([v.numpy().copy() for v in variables])
+    return [np.stack([h[i] for h in history]) for i in range(len(variables))]
+
+
 def sgd_trajectory(
     gradient: Callable[[np.ndarray], np.ndarray],
     theta0: np.ndarray,
@@ -74,12 +89,29 @@ def sgd_trajectory(
     ``learning_rate`` is a float or a Keras schedule. Returns the float64
     trajectory of shape ``(num_steps + 1, *theta0.shape)``, row 0 = theta0.
     """
-    theta0 = np.asarray(theta0, dtype=np.float64)
-    variable = tf.Variable(theta0)
     optimizer = keras.optimizers.SGD(learning_rate=learning_rate, **sgd_arguments)
-    trajectory = [theta0.copy()]
-    for _ in range(num_steps):
-        g = np.asarray(gradient(variable.numpy()), dtype=np.float64)
-        optimizer.apply_gradients([(tf.constant(g), variable)])
-        trajectory.append(variable.numpy().copy())
-    return np.stack(trajectory)
+    return optimizer_trajectories(optimizer, lambda params: [gradient(params[0])], [theta0], num_steps)[0]
+
+
+def dense_logistic_epoch(kernel: np.ndarray, bias: np.ndarray, X: np.ndarray, y: np.ndarray, batches: list, optimizer) -> list[np.ndarray]:
+    """One epoch of a float64 ``keras.layers.Dense(1)`` trained on the logistic loss, batch by batch.
+
+    ``batches`` lists the example indices of each mini-batch, in order; the
+    loss is ``tf.nn.sigmoid_cross_entropy_with_logits`` averaged over the
+    batch. Returns the final ``[kernel (d, 1), bias (1,)]``.
+    """
+    layer = keras.layers.Dense(1, dtype="float64")
+    layer.build((None, X.shape[1]))
+    layer.set_weights([kernel, bias])
+    for indices in batches:
+        xb, yb = tf.constant(X[indices]), tf.constant(np.asarray(y, dtype=np.float64)[indices].reshape(-1, 1))
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=yb, logits=layer(xb)))
+        optimizer.apply_gradients(zip(tape.gradient(loss, layer.trainable_variables), layer.trainable_variables))
+    return [w.copy() for w in layer.get_weights()]
+
+
+def batch_indices(permutation: np.ndarray, batch_size: int, drop_last: bool) -> list[np.ndarray]:
+    """``tf.data``'s batching of ``permutation``: consecutive slices of ``batch_size`` (the last one kept unless ``drop_last``)."""
+    dataset = tf.data.Dataset.from_tensor_slices(np.asarray(permutation)).batch(batch_size, drop_remainder=drop_last)
+    return [np.asarray(batch) for batch in dataset.as_numpy_iterator()]

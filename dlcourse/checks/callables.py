@@ -49,3 +49,54 @@ def table_schedule(values) -> Callable[[int], float]:
         return values[step]
 
     return schedule
+
+
+def random_generator(seed: int) -> np.random.Generator:
+    """``np.random.default_rng(seed)``: the random generator a check hands to a student's function."""
+    return np.random.default_rng(seed)
+
+
+def quadratic_gradients(curvatures: list, minima: list) -> Callable[[list], list]:
+    """Gradients of a sum of diagonal quadratics, one per parameter tensor: list of arrays -> list of arrays."""
+    parts = [quadratic_gradient(c, m) for c, m in zip(curvatures, minima)]
+
+    def gradients(params):
+        return [part(p) for part, p in zip(parts, params)]
+
+    return gradients
+
+
+def logistic_regression_gradient() -> Callable[[list, np.ndarray, np.ndarray], list]:
+    """Gradient of the mean logistic loss of a Dense(1) layer: ([kernel (d, 1), bias (1,)], X (n, d), y (n,)) -> [d kernel, d bias]."""
+
+    def gradient(params, X, y):
+        kernel, bias = (np.asarray(p, dtype=np.float64) for p in params)
+        logits = X @ kernel + bias                      # (n, 1)
+        probability = np.exp(-np.logaddexp(0.0, -logits))  # a sigmoid that never overflows
+        error = probability - np.asarray(y, dtype=np.float64).reshape(-1, 1)
+        return [X.T @ error / len(X), error.mean(axis=0)]
+
+    return gradient
+
+
+def run_optimizer(init: Callable, update: Callable, params0: list, gradient: Callable, learning_rates: list, **hyper) -> tuple:
+    """Drive a student's optimizer: ``state = init(params)``, then ``update`` once per learning rate.
+
+    Returns ``(trajectories, modified_inputs)``: one float64 array of shape
+    ``(len(learning_rates) + 1, *p.shape)`` per parameter, and whether
+    ``update`` changed the arrays it was given (params or grads) in place.
+    """
+    params = [np.array(p, dtype=np.float64) for p in params0]
+    state = init([p.copy() for p in params])
+    history, modified = [[p.copy() for p in params]], False
+    for learning_rate in learning_rates:
+        grads = gradient(params)
+        given, before = list(params) + list(grads), [a.copy() for a in list(params) + list(grads)]
+        returned = update(params, grads, state, learning_rate, **hyper)
+        if not isinstance(returned, tuple) or len(returned) != 2:
+            raise TypeError(f"the update must return a tuple (new_params, new_state); it returned {type(returned).__name__}")
+        params, state = returned
+        params = [np.array(p, dtype=np.float64) for p in params]
+        modified = modified or any(not np.array_equal(a, b) for a, b in zip(given, before))
+        history.append([p.copy() for p in params])
+    return [np.stack([h[i] for h in history]) for i in range(len(params0))], modified

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from dlcourse.checks.compare import call_student, passed
+from dlcourse.checks.compare import call_student, fail, passed
 
 
 @dataclass(frozen=True)
@@ -46,11 +46,16 @@ class Case:
     ``judge`` raises ``CheckFailed`` when the result is wrong; it receives the
     positional arguments as they are after the call (to detect a function
     that modified its input), with ``None`` in place of callables.
+    With ``driver`` (a function name in :mod:`dlcourse.checks.callables`),
+    the call is ``driver(*student_functions, *args, **kwargs)`` instead: a
+    trusted loop that uses the student's functions (e.g. an optimizer's
+    init and update over many steps).
     """
 
     args: tuple
     judge: Callable[[Any, tuple], None]
     kwargs: dict = field(default_factory=dict)
+    driver: str | None = None
 
 
 class StudentFunction:
@@ -88,16 +93,30 @@ def data_only(args: tuple) -> tuple:
     return tuple(None if callable(a) else a for a in args)
 
 
-def run_check(function: Callable, cases: list[Case], success: str) -> None:
-    """Run the cases against ``function`` live, or record them for the grader."""
+def call_case(functions: tuple, case: Case, args: tuple, kwargs: dict) -> Any:
+    """Call the student's function (or the case's driver with the student's functions)."""
     __tracebackhide__ = True
-    if isinstance(function, StudentFunction):
-        function.recorded.extend((function.name, case) for case in cases)
+    if case.driver is None:
+        return call_student(functions[0], *args, name=getattr(functions[0], "__name__", None), **kwargs)
+    from dlcourse.checks import callables
+
+    for function in functions:
+        if not callable(function):
+            fail(f"{function!r} is not a function; define it in the cell above and run that cell.")
+    return getattr(callables, case.driver)(*functions, *args, **kwargs)
+
+
+def run_check(function: Callable | tuple, cases: list[Case], success: str) -> None:
+    """Run the cases against ``function`` (or a tuple of functions) live, or record them for the grader."""
+    __tracebackhide__ = True
+    functions = function if isinstance(function, tuple) else (function,)
+    if all(isinstance(f, StudentFunction) for f in functions):
+        name = functions[0].name if len(functions) == 1 else tuple(f.name for f in functions)
+        functions[0].recorded.extend((name, case) for case in cases)
         return
-    name = getattr(function, "__name__", None)
     for case in cases:
         args = materialize(copy_inputs(case.args))
         kwargs = materialize(copy_inputs(case.kwargs))
-        result = call_student(function, *args, name=name, **kwargs)
+        result = call_case(functions, case, args, kwargs)
         case.judge(result, data_only(args))
     passed(success)

@@ -124,7 +124,7 @@ def run_submission(plan: AssignmentPlan, notebook: nbformat.NotebookNode, worker
     restarted at the next graded cell's first call.
     """
     cells, probes = student_code(plan, notebook), plan.probes
-    names = [name for cell in plan.graded for name, _ in cell.calls]
+    names = [name if isinstance(name, str) else " / ".join(name) for cell in plan.graded for name, _ in cell.calls]
     first_call_of_cell, start = [], 0
     for graded in plan.graded:
         first_call_of_cell.append(start)
@@ -164,7 +164,8 @@ def judge(plan: AssignmentPlan, results: dict[int, dict]) -> list[CellVerdict]:
     verdicts, number = [], 0
     for cell in plan.graded:
         message = ""
-        for name, case in cell.calls:
+        for names, case in cell.calls:
+            name = names if isinstance(names, str) else " / ".join(names)
             event, number = results.get(number, {"reason": "not run: the grader got no result for this check"}), number + 1
             if message:
                 continue

@@ -41,7 +41,7 @@ class GradedCell:
 
     grade_id: str
     points: float
-    calls: list[tuple[str, Case]] = field(default_factory=list)  # (student function, case)
+    calls: list[tuple[str | tuple, Case]] = field(default_factory=list)  # (student function(s), case)
 
 
 @dataclass
@@ -62,7 +62,7 @@ class AssignmentPlan:
     @property
     def probes(self) -> list[dict]:
         """Every call of every graded cell, in order, as plain data for the sandbox."""
-        return [{"function": name, "args": encode(case.args), "kwargs": encode(case.kwargs)}
+        return [{"function": name, "args": encode(case.args), "kwargs": encode(case.kwargs), "driver": case.driver}
                 for cell in self.graded for name, case in cell.calls]
 
     @property

@@ -42,7 +42,7 @@ def describe_error(error: BaseException, limit: int = 3000) -> str:
 
 def main() -> None:
     channel = os.fdopen(int(sys.argv[1]), "w", buffering=1)
-    from dlcourse.checks.cases import data_only, materialize
+    from dlcourse.checks.cases import Case, call_case, data_only, materialize
     from dlcourse.grading.wire import decode, encode
 
     def send(**event):
@@ -62,15 +62,17 @@ def main() -> None:
         send(event="cell_end", id=cell["id"], error=None if error is None else describe_error(error))
     for number, probe in enumerate(job["probes"]):
         send(event="probe_start", n=number)
-        function = shell.user_ns.get(probe["function"])
+        names = probe["function"] if isinstance(probe["function"], list) else [probe["function"]]
+        functions = tuple(shell.user_ns.get(name) for name in names)
+        missing = [name for name, function in zip(names, functions) if not callable(function)]
         event = {"event": "probe_end", "n": number, "result": None, "args_after": None, "error": None}
-        if not callable(function):
-            event["error"] = f"NameError: {probe['function']} is not defined (is the cell that defines it there, and does it run without error?)"
+        if missing:
+            event["error"] = f"NameError: {missing[0]} is not defined (is the cell that defines it there, and does it run without error?)"
         else:
             args = materialize(decode(probe["args"]))
             kwargs = materialize(decode(probe["kwargs"]))
             try:
-                result = function(*args, **kwargs)
+                result = call_case(functions, Case(args, judge=None, driver=probe.get("driver")), args, kwargs)
                 event["result"] = encode(result)
                 event["args_after"] = encode(data_only(tuple(args)))
             except BaseException as error:  # the student's exception, SystemExit and KeyboardInterrupt included

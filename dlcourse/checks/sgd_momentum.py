@@ -1,0 +1,213 @@
+"""Checks for the exercises of chapter 2 (mini-batches, SGD with momentum and Nesterov).
+
+The optimizer interface (reused by the adaptive-optimizers chapter)::
+
+    state = <name>_init(params)                       # params: list of float64 arrays
+    new_params, new_state = <name>_update(params, grads, state, learning_rate, **hyperparameters)
+
+``update`` returns new lists and leaves its inputs unchanged; the learning
+rate of update number k is passed in (a schedule is evaluated by the caller at
+k = 0, 1, ...). The checks drive the student's pair with
+:func:`dlcourse.checks.callables.run_optimizer` and compare every step with
+the Keras optimizer.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from dlcourse import keras_reference as ref
+from dlcourse.checks import callables
+from dlcourse.checks.cases import CallableSpec, Case, run_check
+from dlcourse.checks.compare import Mistake, assert_matches, fail
+
+keras = ref.keras
+
+# --------------------------------------------------------------------------
+# Mini-batches
+# --------------------------------------------------------------------------
+
+
+def _as_batches(result, what: str) -> list:
+    __tracebackhide__ = True
+    if not isinstance(result, (list, tuple)):
+        fail(f"{what} must return a list of index arrays; it returned {type(result).__name__}"
+             + (" (a generator? wrap it: return list(...))" if type(result).__name__ in ("generator", "Unsupported") else "") + ".")
+    return list(result)
+
+
+def _compare_batches(batches: list, expected: list, what: str, reference: str, wrong: dict) -> None:
+    __tracebackhide__ = True
+    hint = next((text for text, candidate in wrong.items()
+                 if len(candidate) == len(batches) and all(np.shape(a) == np.shape(b) and np.array_equal(a, b) for a, b in zip(batches, candidate))), "")
+    suffix = f"\n  Likely cause: {hint}" if hint else ""
+    if len(batches) != len(expected):
+        fail(f"{what} gives {len(batches)} batches; {reference} gives {len(expected)} "
+             f"(sizes {[len(b) for b in expected][-3:]} at the end).{suffix}")
+    for number, (batch, target) in enumerate(zip(batches, expected)):
+        if np.shape(batch) != target.shape or not np.array_equal(np.asarray(batch), target):
+            fail(f"{what}: batch {number} differs from {reference}.\n  yours:    {np.asarray(batch)[:12]}\n  expected: {target[:12]}{suffix}")
+
+
+def check_minibatches(minibatches: Callable, num_examples: int = 10, batch_size: int = 4, seed: int = 0, drop_last: bool = False) -> None:
+    """``minibatches(num_examples, batch_size, rng, drop_last)`` must equal tf.data's batching of ``rng.permutation(num_examples)``."""
+    __tracebackhide__ = True
+    permutation = np.random.default_rng(seed).permutation(num_examples)
+    expected = ref.batch_indices(permutation, batch_size, drop_last)
+    what = f"minibatches({num_examples}, {batch_size}, rng, drop_last={drop_last})"
+    reference = f"tf.data.Dataset.from_tensor_slices(rng.permutation({num_examples})).batch({batch_size}, drop_remainder={drop_last})"
+    wrong = {
+        "the examples are not shuffled: start from rng.permutation(num_examples).": ref.batch_indices(np.arange(num_examples), batch_size, drop_last),
+        ("the last, smaller batch must be dropped when drop_last is True." if drop_last else
+         "the last, smaller batch must be kept when drop_last is False."): ref.batch_indices(permutation, batch_size, not drop_last),
+    }
+
+    def judge(result, _):
+        __tracebackhide__ = True
+        _compare_batches(_as_batches(result, what), expected, what, reference, wrong)
+
+    case = Case((num_examples, batch_size, CallableSpec("random_generator", {"seed": seed})), judge, kwargs={"drop_last": drop_last})
+    run_check(minibatches, [case], f"minibatches matches tf.data batching ({len(expected)} batches).")
+
+
+# --------------------------------------------------------------------------
+# SGD, momentum, Nesterov with explicit state
+# --------------------------------------------------------------------------
+
+
+def _numpy_momentum(params0, gradient, learning_rates, momentum, form: str) -> list[np.ndarray]:
+    """Trajectories of the classic other forms of momentum (for diagnoses): 'pytorch' or 'ema'."""
+    params = [np.array(p, dtype=np.float64) for p in params0]
+    velocity = [np.zeros_like(p) for p in params]
+    history = [[p.copy() for p in params]]
+    for lr in learning_rates:
+        grads = gradient(params)
+        for i, g in enumerate(grads):
+            velocity[i] = momentum * velocity[i] + (g if form == "pytorch" else (1 - momentum) * g)
+            params[i] = params[i] - lr * velocity[i]
+        history.append([p.copy() for p in params])
+    return [np.stack([h[i] for h in history]) for i in range(len(params))]
+
+
+def default_problem(seed: int = 0):
+    """Two parameter tensors (a (2, 3) matrix and a (3,) vector) of a diagonal quadratic: curvatures, minima, starts."""
+    rng = np.random.default_rng(seed)
+    shapes = [(2, 3), (3,)]
+    curvatures = [rng.uniform(0.2, 3.0, size=s) for s in shapes]
+    minima = [rng.normal(size=s) for s in shapes]
+    starts = [rng.normal(size=s) for s in shapes]
+    return curvatures, minima, starts
+
+
+def check_sgd(sgd_init: Callable, sgd_update: Callable, momentum: float = 0.0, nesterov: bool = False, learning_rate=0.05,
+              num_steps: int = 25, problem=None, rtol: float = 1e-6, atol: float = 1e-9) -> None:
+    """``sgd_init``/``sgd_update`` driven for ``num_steps`` must equal ``keras.optimizers.SGD`` step by step.
+
+    ``learning_rate`` is a float or a Keras schedule (the update receives the
+    schedule's value at each step); ``problem`` is (curvatures, minima, starts)
+    lists, default :func:`default_problem`.
+    """
+    __tracebackhide__ = True
+    curvatures, minima, starts = problem if problem is not None else default_problem()
+    gradient = callables.quadratic_gradients(curvatures, minima)
+    keras_rates = ref.schedule_values(learning_rate, np.arange(num_steps)) if callable(learning_rate) else np.full(num_steps, learning_rate)
+    # Keras stores the learning rate and the momentum as float32 (0.9 is 0.8999999761...):
+    # hand the student the same numbers
+    rates = [float(np.float32(r)) for r in keras_rates]
+    keras_momentum = float(np.float32(momentum))
+    optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum, nesterov=nesterov)
+    expected = ref.optimizer_trajectories(optimizer, gradient, starts, num_steps)
+    mistakes_by_param = [[] for _ in starts]
+
+    def add(trajectories, hint):
+        for i, t in enumerate(trajectories):
+            mistakes_by_param[i].append(Mistake(t, hint))
+
+    if momentum:
+        other = ref.optimizer_trajectories(keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum, nesterov=not nesterov),
+                                           gradient, starts, num_steps)
+        add(other, "this is plain momentum; with nesterov=True the step is theta + (momentum * v_new - lr * g)." if nesterov
+            else "this is Nesterov's update; with nesterov=False the step is theta + v_new.")
+        add(ref.optimizer_trajectories(keras.optimizers.SGD(learning_rate=learning_rate), gradient, starts, num_steps),
+            "your velocity does not carry over from one step to the next: keep it in the state you return and read it back.")
+        if callable(learning_rate):  # with a constant learning rate the PyTorch form is the same update
+            add(_numpy_momentum(starts, gradient, rates, keras_momentum, "pytorch"),
+                "that is the PyTorch form (v = momentum*v + g; theta -= lr*v), with the learning rate outside the velocity. "
+                "Keras puts it inside (v = momentum*v - lr*g; theta += v); the two differ once the learning rate changes.")
+        add(_numpy_momentum(starts, gradient, rates, keras_momentum, "ema"),
+            "that is the moving-average form (v = momentum*v + (1-momentum)*g); Keras uses v = momentum*v - lr*g.")
+    label = "keras.optimizers.SGD(" + ", ".join(
+        [f"learning_rate={'a schedule' if callable(learning_rate) else learning_rate}", f"momentum={momentum}"] + (["nesterov=True"] if nesterov else [])) + ")"
+
+    def judge(result, _):
+        __tracebackhide__ = True
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            fail("the grader's driver returned an unexpected value")
+        trajectories, modified = result
+        if modified:
+            fail("sgd_update changed the arrays it was given (params or grads) in place. Return new arrays "
+                 "(p = p - ..., not p -= ...) and leave the inputs as they were.")
+        if not isinstance(trajectories, (list, tuple)) or len(trajectories) != len(expected):
+            fail(f"sgd_update must return one new array per parameter ({len(expected)} here).")
+        for i, (actual, target) in enumerate(zip(trajectories, expected)):
+            assert_matches(actual, target, what=f"parameter {i} (shape {starts[i].shape}) after each update", reference=label,
+                           rtol=rtol, atol=atol, axis_names=("step",), mistakes=mistakes_by_param[i],
+                           context=f"{len(starts)} parameter tensors, {num_steps} updates")
+
+    case = Case((starts, CallableSpec("quadratic_gradients", {"curvatures": curvatures, "minima": minima}), rates), judge,
+                kwargs={"momentum": keras_momentum, "nesterov": nesterov}, driver="run_optimizer")
+    run_check((sgd_init, sgd_update), [case], f"sgd_init/sgd_update match {label} over {num_steps} steps on {len(starts)} tensors.")
+
+
+# --------------------------------------------------------------------------
+# One epoch of mini-batch training
+# --------------------------------------------------------------------------
+
+
+def classification_data(seed: int = 0, n: int = 50, d: int = 2):
+    """Two Gaussian blobs: X (n, d) float64, y (n,) float64 labels 0/1, and Dense(1) weights [kernel (d, 1), bias (1,)]."""
+    rng = np.random.default_rng(seed)
+    y = (rng.uniform(size=n) < 0.5).astype(np.float64)
+    X = rng.normal(size=(n, d)) + np.where(y[:, None] > 0, 1.0, -1.0)
+    return X, y, [0.1 * rng.normal(size=(d, 1)), np.zeros(1)]
+
+
+def check_train_epoch(train_epoch: Callable, seed: int = 0, n: int = 50, batch_size: int = 8, learning_rate: float = 0.1,
+                      momentum: float = 0.9, nesterov: bool = False, drop_last: bool = False, rtol: float = 1e-6, atol: float = 1e-9) -> None:
+    """``train_epoch(params, X, y, gradient_fn, batch_size, rng, learning_rate, momentum, nesterov, drop_last)``.
+
+    Must return the weights of a float64 ``keras.layers.Dense(1)`` trained for
+    one epoch (from a fresh optimizer) with ``keras.optimizers.SGD`` on the
+    same mini-batches.
+    """
+    __tracebackhide__ = True
+    X, y, params0 = classification_data(seed, n)
+    batch_seed = seed + 1
+    permutation = np.random.default_rng(batch_seed).permutation(n)
+
+    def keras_epoch(order, drop):
+        optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum, nesterov=nesterov)
+        return ref.dense_logistic_epoch(params0[0], params0[1], X, y, ref.batch_indices(order, batch_size, drop), optimizer)
+
+    expected = keras_epoch(permutation, drop_last)
+    mistakes = [keras_epoch(np.arange(n), drop_last), keras_epoch(permutation, not drop_last)]
+    hints = ["the examples were not shuffled: use minibatches(len(X), batch_size, rng, drop_last).",
+             "the last, smaller batch was " + ("kept although drop_last is True." if drop_last else "dropped although drop_last is False.")]
+    label = f"a float64 keras.layers.Dense(1) trained with keras.optimizers.SGD(learning_rate={learning_rate}, momentum={momentum}" \
+            + (", nesterov=True" if nesterov else "") + ") on the same batches"
+
+    def judge(result, _):
+        __tracebackhide__ = True
+        if not isinstance(result, (list, tuple)) or len(result) != 2:
+            fail("train_epoch must return the new params: a list [kernel, bias].")
+        for i, name in enumerate(("kernel", "bias")):
+            assert_matches(result[i], expected[i], what=f"the {name} after one epoch", reference=label, rtol=rtol, atol=atol,
+                           mistakes=[Mistake(m[i], h) for m, h in zip(mistakes, hints)],
+                           context=f"{n} examples, batch_size={batch_size}, drop_last={drop_last}")
+
+    # the float32 values Keras keeps for the learning rate and the momentum
+    case = Case((params0, X, y, CallableSpec("logistic_regression_gradient"),
+                 batch_size, CallableSpec("random_generator", {"seed": batch_seed}), float(np.float32(learning_rate))),
+                judge, kwargs={"momentum": float(np.float32(momentum)), "nesterov": nesterov, "drop_last": drop_last})
+    run_check(train_epoch, [case], f"train_epoch matches {label}.")

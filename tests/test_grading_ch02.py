@@ -1,0 +1,158 @@
+"""Chapter 2's exercise through the grader: solution, blank, realistic mistakes, honest variants."""
+from __future__ import annotations
+
+import csv
+
+import nbformat
+import pytest
+
+from conftest import CHAPTERS, NOTEBOOK, solution_notebook, with_cell_source, write_submission
+from dlcourse.grading.grade import grade_submissions
+
+CHAPTER = "02_sgd_momentum"
+CELLS = {"test_minibatches": 2, "test_sgd": 4, "test_train_epoch": 3}
+
+SGD_PYTORCH_FORM = '''
+def sgd_init(params):
+    return {"velocity": [np.zeros_like(p) for p in params]}
+
+def sgd_update(params, grads, state, learning_rate, momentum=0.0, nesterov=False):
+    velocity = [momentum * v + g for v, g in zip(state["velocity"], grads)]
+    if nesterov:
+        steps = [momentum * v + g for v, g in zip(velocity, grads)]
+    else:
+        steps = velocity
+    return [p - learning_rate * s for p, s in zip(params, steps)], {"velocity": velocity}
+'''
+
+# student -> (cell, source, graded cells that must score 0)
+WRONG_ANSWERS = {
+    "not_shuffled": ("minibatches", '''
+def minibatches(num_examples, batch_size, rng, drop_last=False):
+    order = np.arange(num_examples)
+    return [order[i:i + batch_size] for i in range(0, num_examples, batch_size) if not drop_last or i + batch_size <= num_examples]
+''', {"test_minibatches", "test_train_epoch"}),
+    "drop_last_ignored": ("minibatches", '''
+def minibatches(num_examples, batch_size, rng, drop_last=False):
+    order = rng.permutation(num_examples)
+    return [order[i:i + batch_size] for i in range(0, num_examples, batch_size)]
+''', {"test_minibatches", "test_train_epoch"}),
+    "returns_a_generator": ("minibatches", '''
+def minibatches(num_examples, batch_size, rng, drop_last=False):
+    order = rng.permutation(num_examples)
+    stop = num_examples - num_examples % batch_size if drop_last else num_examples
+    for start in range(0, stop, batch_size):
+        yield order[start:start + batch_size]
+''', {"test_minibatches"}),
+    # equal to Keras for a constant learning rate: only the checks under a schedule catch it
+    "learning_rate_outside_velocity": ("sgd", SGD_PYTORCH_FORM, {"test_sgd"}),
+    "nesterov_as_plain_momentum": ("sgd", '''
+def sgd_init(params):
+    return {"velocity": [np.zeros_like(p) for p in params]}
+
+def sgd_update(params, grads, state, learning_rate, momentum=0.0, nesterov=False):
+    velocity = [momentum * v - learning_rate * g for v, g in zip(state["velocity"], grads)]
+    return [p + v for p, v in zip(params, velocity)], {"velocity": velocity}
+''', {"test_sgd", "test_train_epoch"}),
+    "state_not_carried": ("sgd", '''
+def sgd_init(params):
+    return {"velocity": [np.zeros_like(p) for p in params]}
+
+def sgd_update(params, grads, state, learning_rate, momentum=0.0, nesterov=False):
+    velocity = [momentum * np.zeros_like(g) - learning_rate * g for g in grads]
+    steps = [momentum * v - learning_rate * g for v, g in zip(velocity, grads)] if nesterov else velocity
+    return [p + s for p, s in zip(params, steps)], state
+''', {"test_sgd", "test_train_epoch"}),
+    "updates_in_place": ("sgd", '''
+def sgd_init(params):
+    return {"velocity": [np.zeros_like(p) for p in params]}
+
+def sgd_update(params, grads, state, learning_rate, momentum=0.0, nesterov=False):
+    for p, g, v in zip(params, grads, state["velocity"]):
+        v *= momentum
+        v -= learning_rate * g
+        p += momentum * v - learning_rate * g if nesterov else v
+    return params, state
+''', {"test_sgd"}),
+    "own_random_generator": ("train_epoch", '''
+def train_epoch(params, X, y, gradient_fn, batch_size, rng, learning_rate, momentum=0.0, nesterov=False, drop_last=False):
+    state = sgd_init(params)
+    for indices in minibatches(len(X), batch_size, np.random.default_rng(0), drop_last):
+        params, state = sgd_update(params, gradient_fn(params, X[indices], y[indices]), state, learning_rate, momentum, nesterov)
+    return params
+''', {"test_train_epoch"}),
+    "momentum_dropped": ("train_epoch", '''
+def train_epoch(params, X, y, gradient_fn, batch_size, rng, learning_rate, momentum=0.0, nesterov=False, drop_last=False):
+    state = sgd_init(params)
+    for indices in minibatches(len(X), batch_size, rng, drop_last):
+        params, state = sgd_update(params, gradient_fn(params, X[indices], y[indices]), state, learning_rate)
+    return params
+''', {"test_train_epoch"}),
+}
+
+HONEST = {
+    "minibatches": '''
+def minibatches(num_examples, batch_size, rng, drop_last=False):
+    order, batches, start = rng.permutation(num_examples), [], 0
+    while start < num_examples:
+        batch = order[start:start + batch_size]
+        if len(batch) == batch_size or not drop_last:
+            batches.append(batch)
+        start += batch_size
+    return batches
+''',
+    "sgd": '''
+def sgd_init(params):
+    return [np.zeros(p.shape) for p in params]          # a list as the state
+
+def sgd_update(params, grads, state, learning_rate, momentum=0.0, nesterov=False):
+    new_state = [momentum * v - learning_rate * g for v, g in zip(state, grads)]
+    if nesterov:
+        return [p + momentum * v - learning_rate * g for p, v, g in zip(params, new_state, grads)], new_state
+    return [p + v for p, v in zip(params, new_state)], new_state
+''',
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("grading_ch02")
+    submitted = root / "submitted"
+    master = solution_notebook(CHAPTER)
+    write_submission(submitted, "solution", master, assignment=CHAPTER)
+    write_submission(submitted, "blank", nbformat.read(CHAPTERS / CHAPTER / NOTEBOOK, as_version=4), assignment=CHAPTER)
+    for student, (cell, source, _) in WRONG_ANSWERS.items():
+        write_submission(submitted, student, with_cell_source(master, cell, source), assignment=CHAPTER)
+    honest = master
+    for cell, source in HONEST.items():
+        honest = with_cell_source(honest, cell, source)
+    write_submission(submitted, "honest", honest, assignment=CHAPTER)
+    outcomes = grade_submissions(submitted, root / "out", progress=lambda m: None)
+    with (root / "out" / "grades_by_cell.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    return {"rows": rows, "outcomes": {o.student_id: o for o in outcomes}}
+
+
+def points(graded, student):
+    return {r["cell"]: float(r["points"]) for r in graded["rows"] if r["student_id"] == student}
+
+
+def test_solution_full_marks_and_blank_zero(graded):
+    assert points(graded, "solution") == {c: float(p) for c, p in CELLS.items()}
+    assert points(graded, "blank") == {c: 0.0 for c in CELLS}
+    assert points(graded, "honest") == {c: float(p) for c, p in CELLS.items()}
+
+
+@pytest.mark.parametrize("student", sorted(WRONG_ANSWERS))
+def test_wrong_answer_loses_the_cells_it_breaks(graded, student):
+    _, _, broken = WRONG_ANSWERS[student]
+    assert points(graded, student) == {c: 0.0 if c in broken else float(p) for c, p in CELLS.items()}
+
+
+def test_the_diagnosis_names_the_mistake(graded):
+    messages = {v.grade_id: v.message for v in graded["outcomes"]["learning_rate_outside_velocity"].cells}
+    assert "PyTorch form" in messages["test_sgd"]
+    messages = {v.grade_id: v.message for v in graded["outcomes"]["updates_in_place"].cells}
+    assert "in place" in messages["test_sgd"]
+    messages = {v.grade_id: v.message for v in graded["outcomes"]["not_shuffled"].cells}
+    assert "not shuffled" in messages["test_minibatches"]
