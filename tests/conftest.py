@@ -42,8 +42,12 @@ __all__ = ["CHAPTERS", "CHAPTER_1", "NOTEBOOK", "REPOSITORY", "SOLUTIONS", "assi
 
 
 def secret_lines(notebook: nbformat.NotebookNode) -> set[str]:
-    """Stripped lines that stand only inside solution or hidden-test regions of ``notebook``."""
+    """Stripped lines that stand only inside solution or hidden-test regions of ``notebook``.
+
+    A line that the task statement itself quotes (in a markdown cell) is public.
+    """
     secret, public = set(), set()
+    statements = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
     for cell in notebook.cells:
         in_secret = False
         for line in cell.source.splitlines():
@@ -54,4 +58,4 @@ def secret_lines(notebook: nbformat.NotebookNode) -> set[str]:
                 in_secret = False
             elif stripped:
                 (secret if in_secret else public).add(stripped)
-    return secret - public
+    return {line for line in secret - public if line not in statements}
