@@ -79,15 +79,17 @@ def logistic_regression_gradient() -> Callable[[list, np.ndarray, np.ndarray], l
     return gradient
 
 
-def run_optimizer(init: Callable, update: Callable, params0: list, gradient: Callable, learning_rates: list, **hyper) -> tuple:
-    """Drive a student's optimizer: ``state = init(params)``, then ``update`` once per learning rate.
+def run_optimizer(init: Callable, update: Callable, params0: list, gradient: Callable, learning_rates: list,
+                  init_arguments: dict | None = None, **hyper) -> tuple:
+    """Drive a student's optimizer: ``state = init(params, **init_arguments)``, then ``update`` once per learning rate.
 
     Returns ``(trajectories, modified_inputs)``: one float64 array of shape
-    ``(len(learning_rates) + 1, *p.shape)`` per parameter, and whether
-    ``update`` changed the arrays it was given (params or grads) in place.
+    ``(len(learning_rates) + 1, *p.shape)`` per parameter (in the dtype the
+    update returns), and whether ``update`` changed the arrays it was given
+    (params or grads) in place.
     """
-    params = [np.array(p, dtype=np.float64) for p in params0]
-    state = init([p.copy() for p in params])
+    params = [np.array(p) for p in params0]
+    state = init([p.copy() for p in params], **(init_arguments or {}))
     history, modified = [[p.copy() for p in params]], False
     for learning_rate in learning_rates:
         grads = gradient(params)
@@ -96,7 +98,7 @@ def run_optimizer(init: Callable, update: Callable, params0: list, gradient: Cal
         if not isinstance(returned, tuple) or len(returned) != 2:
             raise TypeError(f"the update must return a tuple (new_params, new_state); it returned {type(returned).__name__}")
         params, state = returned
-        params = [np.array(p, dtype=np.float64) for p in params]
+        params = [np.array(p) for p in params]
         modified = modified or any(not np.array_equal(a, b) for a, b in zip(given, before))
         history.append([p.copy() for p in params])
     return [np.stack([h[i] for h in history]) for i in range(len(params0))], modified

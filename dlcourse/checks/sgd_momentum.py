@@ -21,6 +21,7 @@ from dlcourse import keras_reference as ref
 from dlcourse.checks import callables
 from dlcourse.checks.cases import CallableSpec, Case, run_check
 from dlcourse.checks.compare import Mistake, assert_matches, fail
+from dlcourse.checks.optimizer_steps import check_optimizer, default_problem, learning_rates  # noqa: F401  (default_problem: for the notebook)
 
 keras = ref.keras
 
@@ -90,74 +91,43 @@ def _numpy_momentum(params0, gradient, learning_rates, momentum, form: str) -> l
     return [np.stack([h[i] for h in history]) for i in range(len(params))]
 
 
-def default_problem(seed: int = 0):
-    """Two parameter tensors (a (2, 3) matrix and a (3,) vector) of a diagonal quadratic: curvatures, minima, starts."""
-    rng = np.random.default_rng(seed)
-    shapes = [(2, 3), (3,)]
-    curvatures = [rng.uniform(0.2, 3.0, size=s) for s in shapes]
-    minima = [rng.normal(size=s) for s in shapes]
-    starts = [rng.normal(size=s) for s in shapes]
-    return curvatures, minima, starts
-
-
 def check_sgd(sgd_init: Callable, sgd_update: Callable, momentum: float = 0.0, nesterov: bool = False, learning_rate=0.05,
               num_steps: int = 25, problem=None, rtol: float = 1e-6, atol: float = 1e-9) -> None:
     """``sgd_init``/``sgd_update`` driven for ``num_steps`` must equal ``keras.optimizers.SGD`` step by step.
 
     ``learning_rate`` is a float or a Keras schedule (the update receives the
     schedule's value at each step); ``problem`` is (curvatures, minima, starts)
-    lists, default :func:`default_problem`.
+    lists, default :func:`default_problem`. Keras stores the learning rate and
+    the momentum as float32 (0.9 is 0.8999999761...): the student's update
+    receives those same numbers.
     """
     __tracebackhide__ = True
     curvatures, minima, starts = problem if problem is not None else default_problem()
     gradient = callables.quadratic_gradients(curvatures, minima)
-    keras_rates = ref.schedule_values(learning_rate, np.arange(num_steps)) if callable(learning_rate) else np.full(num_steps, learning_rate)
-    # Keras stores the learning rate and the momentum as float32 (0.9 is 0.8999999761...):
-    # hand the student the same numbers
-    rates = [float(np.float32(r)) for r in keras_rates]
+    rates = learning_rates(learning_rate, num_steps)
     keras_momentum = float(np.float32(momentum))
-    optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum, nesterov=nesterov)
-    expected = ref.optimizer_trajectories(optimizer, gradient, starts, num_steps)
-    mistakes_by_param = [[] for _ in starts]
 
-    def add(trajectories, hint):
-        for i, t in enumerate(trajectories):
-            mistakes_by_param[i].append(Mistake(t, hint))
+    def sgd(**changes):
+        arguments = {"learning_rate": learning_rate, "momentum": momentum, "nesterov": nesterov, **changes}
+        return lambda: keras.optimizers.SGD(**arguments)
 
+    wrong = []
     if momentum:
-        other = ref.optimizer_trajectories(keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum, nesterov=not nesterov),
-                                           gradient, starts, num_steps)
-        add(other, "this is plain momentum; with nesterov=True the step is theta + (momentum * v_new - lr * g)." if nesterov
-            else "this is Nesterov's update; with nesterov=False the step is theta + v_new.")
-        add(ref.optimizer_trajectories(keras.optimizers.SGD(learning_rate=learning_rate), gradient, starts, num_steps),
-            "your velocity does not carry over from one step to the next: keep it in the state you return and read it back.")
+        wrong.append((ref.optimizer_trajectories(sgd(nesterov=not nesterov)(), gradient, starts, num_steps),
+                      "this is plain momentum; with nesterov=True the step is theta + (momentum * v_new - lr * g)." if nesterov
+                      else "this is Nesterov's update; with nesterov=False the step is theta + v_new."))
+        wrong.append((ref.optimizer_trajectories(sgd(momentum=0.0, nesterov=False)(), gradient, starts, num_steps),
+                      "your velocity does not carry over from one step to the next: keep it in the state you return and read it back."))
         if callable(learning_rate):  # with a constant learning rate the PyTorch form is the same update
-            add(_numpy_momentum(starts, gradient, rates, keras_momentum, "pytorch"),
-                "that is the PyTorch form (v = momentum*v + g; theta -= lr*v), with the learning rate outside the velocity. "
-                "Keras puts it inside (v = momentum*v - lr*g; theta += v); the two differ once the learning rate changes.")
-        add(_numpy_momentum(starts, gradient, rates, keras_momentum, "ema"),
-            "that is the moving-average form (v = momentum*v + (1-momentum)*g); Keras uses v = momentum*v - lr*g.")
+            wrong.append((_numpy_momentum(starts, gradient, rates, keras_momentum, "pytorch"),
+                          "that is the PyTorch form (v = momentum*v + g; theta -= lr*v), with the learning rate outside the velocity. "
+                          "Keras puts it inside (v = momentum*v - lr*g; theta += v); the two differ once the learning rate changes."))
+        wrong.append((_numpy_momentum(starts, gradient, rates, keras_momentum, "ema"),
+                      "that is the moving-average form (v = momentum*v + (1-momentum)*g); Keras uses v = momentum*v - lr*g."))
     label = "keras.optimizers.SGD(" + ", ".join(
         [f"learning_rate={'a schedule' if callable(learning_rate) else learning_rate}", f"momentum={momentum}"] + (["nesterov=True"] if nesterov else [])) + ")"
-
-    def judge(result, _):
-        __tracebackhide__ = True
-        if not isinstance(result, (tuple, list)) or len(result) != 2:
-            fail("the grader's driver returned an unexpected value")
-        trajectories, modified = result
-        if modified:
-            fail("sgd_update changed the arrays it was given (params or grads) in place. Return new arrays "
-                 "(p = p - ..., not p -= ...) and leave the inputs as they were.")
-        if not isinstance(trajectories, (list, tuple)) or len(trajectories) != len(expected):
-            fail(f"sgd_update must return one new array per parameter ({len(expected)} here).")
-        for i, (actual, target) in enumerate(zip(trajectories, expected)):
-            assert_matches(actual, target, what=f"parameter {i} (shape {starts[i].shape}) after each update", reference=label,
-                           rtol=rtol, atol=atol, axis_names=("step",), mistakes=mistakes_by_param[i],
-                           context=f"{len(starts)} parameter tensors, {num_steps} updates")
-
-    case = Case((starts, CallableSpec("quadratic_gradients", {"curvatures": curvatures, "minima": minima}), rates), judge,
-                kwargs={"momentum": keras_momentum, "nesterov": nesterov}, driver="run_optimizer")
-    run_check((sgd_init, sgd_update), [case], f"sgd_init/sgd_update match {label} over {num_steps} steps on {len(starts)} tensors.")
+    check_optimizer(("sgd_init", "sgd_update"), (sgd_init, sgd_update), sgd(), label, {"momentum": keras_momentum, "nesterov": nesterov},
+                    learning_rate, num_steps, (curvatures, minima, starts), wrong, rtol, atol)
 
 
 # --------------------------------------------------------------------------
