@@ -36,6 +36,9 @@ WRONG_ANSWERS = {
     "adam_paper_epsilon": ("adam", mutate("adam", "new_params.append(p - alpha * m / (np.sqrt(v_max if amsgrad else v) + dtype(epsilon)))",
                                           "new_params.append(p - alpha * m / (np.sqrt(v_max if amsgrad else v) + dtype(epsilon) * np.sqrt(dtype(1) - dtype(np.float32(beta_2)) ** t)))"),
                            {"test_adam", "test_adamw"}),
+    # without epsilon a zero gradient gives 0/0: only the hidden zero-gradient test sees it
+    "adam_without_epsilon": ("adam", mutate("adam", "new_params.append(p - alpha * m / (np.sqrt(v_max if amsgrad else v) + dtype(epsilon)))",
+                                            "new_params.append(p - alpha * m / np.sqrt(v_max if amsgrad else v))"), {"test_adam", "test_adamw"}),
     "adamw_decay_after_step": ("adamw", '''
 def adamw_update(params, grads, state, learning_rate, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False):
     params, state = adam_update(params, grads, state, learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, amsgrad=amsgrad)

@@ -26,6 +26,12 @@ def tiny_gradient_problem(seed: int = 0, dtype=np.float64):
     return [1e-6 * c for c in curvatures], minima, starts
 
 
+def zero_gradient_problem(seed: int = 0, dtype=np.float64):
+    """A problem that starts at its minimum: every gradient is exactly 0, and the parameters must not move."""
+    curvatures, minima, _ = default_problem(seed, dtype)
+    return curvatures, minima, [m.astype(dtype) for m in minima]
+
+
 def _setup(problem, learning_rate, num_steps, dtype):
     curvatures, minima, starts = problem if problem is not None else default_problem(dtype=dtype)
     return (curvatures, minima, starts), callables.quadratic_gradients(curvatures, minima), learning_rates(learning_rate, num_steps)
