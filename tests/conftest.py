@@ -59,3 +59,20 @@ def secret_lines(notebook: nbformat.NotebookNode) -> set[str]:
             elif stripped:
                 (secret if in_secret else public).add(stripped)
     return {line for line in secret - public if line not in statements}
+
+
+def grade_and_read(submitted: Path, output: Path) -> dict:
+    """Grade ``submitted`` into ``output``: {"rows": grades_by_cell.csv rows, "outcomes": {student: Outcome}}."""
+    import csv
+
+    from dlcourse.grading.grade import grade_submissions
+
+    outcomes = grade_submissions(submitted, output, progress=lambda message: None)
+    with (output / "grades_by_cell.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    return {"rows": rows, "outcomes": {o.student_id: o for o in outcomes}}
+
+
+def points(graded: dict, student: str) -> dict[str, float]:
+    """Points of each graded cell of ``student`` in a :func:`grade_and_read` result."""
+    return {r["cell"]: float(r["points"]) for r in graded["rows"] if r["student_id"] == student}

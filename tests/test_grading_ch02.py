@@ -1,13 +1,10 @@
 """Chapter 2's exercise through the grader: solution, blank, realistic mistakes, honest variants."""
 from __future__ import annotations
 
-import csv
-
 import nbformat
 import pytest
 
-from conftest import CHAPTERS, NOTEBOOK, solution_notebook, with_cell_source, write_submission
-from dlcourse.grading.grade import grade_submissions
+from conftest import CHAPTERS, NOTEBOOK, grade_and_read, points, solution_notebook, with_cell_source, write_submission
 
 CHAPTER = "02_sgd_momentum"
 CELLS = {"test_minibatches": 2, "test_sgd": 4, "test_train_epoch": 3}
@@ -127,14 +124,7 @@ def graded(tmp_path_factory):
     for cell, source in HONEST.items():
         honest = with_cell_source(honest, cell, source)
     write_submission(submitted, "honest", honest, assignment=CHAPTER)
-    outcomes = grade_submissions(submitted, root / "out", progress=lambda m: None)
-    with (root / "out" / "grades_by_cell.csv").open() as handle:
-        rows = list(csv.DictReader(handle))
-    return {"rows": rows, "outcomes": {o.student_id: o for o in outcomes}}
-
-
-def points(graded, student):
-    return {r["cell"]: float(r["points"]) for r in graded["rows"] if r["student_id"] == student}
+    return grade_and_read(submitted, root / "out")
 
 
 def test_solution_full_marks_and_blank_zero(graded):

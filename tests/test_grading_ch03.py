@@ -1,13 +1,10 @@
 """Chapter 3's exercise through the grader: solution, blank, and the classic wrong versions of each optimizer."""
 from __future__ import annotations
 
-import csv
-
 import nbformat
 import pytest
 
-from conftest import CHAPTERS, NOTEBOOK, solution_notebook, with_cell_source, write_submission
-from dlcourse.grading.grade import grade_submissions
+from conftest import CHAPTERS, NOTEBOOK, grade_and_read, points, solution_notebook, with_cell_source, write_submission
 
 CHAPTER = "03_adaptive_optimizers"
 CELLS = {"test_adagrad": 2, "test_rmsprop": 3, "test_adam": 3, "test_adamw": 2}
@@ -61,14 +58,7 @@ def graded(tmp_path_factory):
     write_submission(submitted, "blank", nbformat.read(CHAPTERS / CHAPTER / NOTEBOOK, as_version=4), assignment=CHAPTER)
     for student, (cell, source, _) in WRONG_ANSWERS.items():
         write_submission(submitted, student, with_cell_source(master, cell, source), assignment=CHAPTER)
-    outcomes = grade_submissions(submitted, root / "out", progress=lambda m: None)
-    with (root / "out" / "grades_by_cell.csv").open() as handle:
-        rows = list(csv.DictReader(handle))
-    return {"rows": rows, "outcomes": {o.student_id: o for o in outcomes}}
-
-
-def points(graded, student):
-    return {r["cell"]: float(r["points"]) for r in graded["rows"] if r["student_id"] == student}
+    return grade_and_read(submitted, root / "out")
 
 
 def test_solution_full_marks_and_blank_zero(graded):
