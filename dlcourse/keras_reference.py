@@ -115,3 +115,47 @@ def batch_indices(permutation: np.ndarray, batch_size: int, drop_last: bool) -> 
     """``tf.data``'s batching of ``permutation``: consecutive slices of ``batch_size`` (the last one kept unless ``drop_last``)."""
     dataset = tf.data.Dataset.from_tensor_slices(np.asarray(permutation)).batch(batch_size, drop_remainder=drop_last)
     return [np.asarray(batch) for batch in dataset.as_numpy_iterator()]
+
+
+def compute_fans(shape: tuple) -> tuple[int, int]:
+    """Keras's (fan_in, fan_out) of a kernel ``shape``, as its variance-scaling initializers compute them."""
+    from keras.src.initializers.random_initializers import compute_fans as keras_compute_fans
+
+    fan_in, fan_out = keras_compute_fans(tuple(shape))
+    return int(fan_in), int(fan_out)
+
+
+UNIT_INITIALIZERS = {
+    "uniform": lambda seed: keras.initializers.RandomUniform(-1.0, 1.0, seed=seed),
+    "truncated_normal": lambda seed: keras.initializers.TruncatedNormal(0.0, 1.0, seed=seed),
+    "untruncated_normal": lambda seed: keras.initializers.RandomNormal(0.0, 1.0, seed=seed),
+}
+
+
+def initializer_parameter(initializer: keras.initializers.VarianceScaling, shape: tuple, seed: int = 0) -> float:
+    """The parameter a Keras variance-scaling ``initializer`` draws with for ``shape``, read off live samples.
+
+    The uniform's limit, the truncated normal's standard deviation *before*
+    truncation, or the plain normal's standard deviation. A seeded Keras
+    initializer and the unit one of the same distribution (uniform on [-1, 1],
+    standard (truncated) normal) with the same seed draw the same stream, so
+    the samples differ only by that factor; it is recovered by least squares
+    (float64, relative error about 1e-8 for shapes of 1000+ elements).
+    """
+    config = dict(initializer.get_config(), seed=seed)
+    seeded = type(initializer).from_config(config)
+    scaled = np.asarray(seeded(tuple(shape), dtype="float32"), dtype=np.float64).ravel()
+    unit = np.asarray(UNIT_INITIALIZERS[initializer.distribution](seed)(tuple(shape), dtype="float32"), dtype=np.float64).ravel()
+    return float(scaled @ unit / (unit @ unit))
+
+
+def dense_network_outputs(x: np.ndarray, weights: list, biases: list, activation: str) -> list[np.ndarray]:
+    """Each layer's output of a float64 stack of ``keras.layers.Dense(activation=activation)`` with the given kernels and biases."""
+    outputs, h = [], tf.constant(np.asarray(x, dtype=np.float64))
+    for kernel, bias in zip(weights, biases):
+        layer = keras.layers.Dense(np.shape(kernel)[1], activation=activation, dtype="float64")
+        layer.build((None, np.shape(kernel)[0]))
+        layer.set_weights([np.asarray(kernel, dtype=np.float64), np.asarray(bias, dtype=np.float64)])
+        h = layer(h)
+        outputs.append(h.numpy())
+    return outputs

@@ -1,0 +1,396 @@
+"""Checks for the exercises of chapter 4 (initialization, signal propagation, gradient clipping).
+
+- Fans and variance-scaling parameters are compared exactly with Keras: the
+  fans with Keras's own ``compute_fans``, the limit or standard deviation
+  with the factor a seeded Keras initializer really draws with
+  (:func:`dlcourse.keras_reference.initializer_parameter`).
+- Samples cannot be compared value by value (Keras draws from TensorFlow's
+  Philox stream), so they are judged by statistics: shape, support, mean and
+  standard deviation within 5 standard errors, and a Kolmogorov-Smirnov test
+  against the exact distribution at a 1e-5 level. The student's generator is
+  seeded by the check, so a verdict never changes from one run to the next.
+- The forward pass is compared with a stack of ``keras.layers.Dense``; the
+  clipping functions with ``tf.clip_by_value``, ``tf.clip_by_norm`` and
+  ``tf.clip_by_global_norm``; the clipped SGD step with
+  ``keras.optimizers.SGD(global_clipnorm=...)``.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from scipy import stats
+
+from dlcourse import keras_reference as ref
+from dlcourse.checks import callables
+from dlcourse.checks.cases import CallableSpec, Case, run_check
+from dlcourse.checks.compare import Mistake, assert_matches, describe, fail
+from dlcourse.checks.optimizer_steps import check_optimizer, default_problem
+
+keras, tf = ref.keras, ref.tf
+
+TRUNCATION_STD = 0.87962566103423978  # std of a standard normal truncated to [-2, 2]
+NAMED_INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal")
+
+# --------------------------------------------------------------------------
+# Fans and variance-scaling parameters
+# --------------------------------------------------------------------------
+
+
+def check_compute_fans(compute_fans: Callable, shapes=((3, 4), (3, 3, 64, 128), (5, 7, 16))) -> None:
+    """``compute_fans(shape)`` must return Keras's ``(fan_in, fan_out)`` for each shape."""
+    __tracebackhide__ = True
+
+    def case(shape):
+        expected = ref.compute_fans(shape)
+        receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+        mistakes = [Mistake(expected[::-1], "fan_in and fan_out are swapped: a kernel has shape (..., inputs, outputs).")]
+        if len(shape) > 2:
+            mistakes.append(Mistake((shape[-2], shape[-1]), f"the receptive field is missing: each input channel feeds "
+                                                           f"prod(shape[:-2]) = {receptive} weights per output, so fan_in = {shape[-2]} * {receptive}."))
+
+        def judge(result, _):
+            __tracebackhide__ = True
+            if not isinstance(result, (tuple, list)) or len(result) != 2:
+                fail(f"compute_fans{tuple(shape)} must return a pair (fan_in, fan_out); it returned {result!r:.80}.")
+            assert_matches(result, expected, what=f"compute_fans({tuple(shape)})", reference="Keras's compute_fans (used by its initializers)",
+                           rtol=0, atol=0, mistakes=mistakes)
+
+        return Case((tuple(shape),), judge)
+
+    run_check(compute_fans, [case(s) for s in shapes], f"compute_fans matches Keras on {len(shapes)} kernel shapes.")
+
+
+def _variance_scaling_formula(shape, scale, mode, distribution, fans=None):
+    """The parameter by the textbook formula, with ``fans`` (default Keras's) -- used for the wrong versions."""
+    fan_in, fan_out = fans or ref.compute_fans(shape)
+    n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
+    variance = scale / max(1.0, n)
+    return {"uniform": np.sqrt(3 * variance), "truncated_normal": np.sqrt(variance) / TRUNCATION_STD,
+            "untruncated_normal": np.sqrt(variance)}[distribution]
+
+
+def check_variance_scaling_parameter(variance_scaling_parameter: Callable, settings=None) -> None:
+    """``variance_scaling_parameter(shape, scale, mode, distribution)`` must equal what ``keras.initializers.VarianceScaling`` draws with.
+
+    ``settings`` lists (shape, scale, mode, distribution) tuples.
+    """
+    __tracebackhide__ = True
+    settings = settings or [((300, 200), 1.0, "fan_avg", "uniform"), ((3, 3, 16, 32), 2.0, "fan_in", "truncated_normal"),
+                            ((64, 10), 1.0, "fan_out", "untruncated_normal")]
+
+    def case(shape, scale, mode, distribution):
+        expected = ref.initializer_parameter(keras.initializers.VarianceScaling(scale, mode, distribution), shape)
+        fan_in, fan_out = ref.compute_fans(shape)
+        formula = lambda **changes: _variance_scaling_formula(**dict(dict(shape=shape, scale=scale, mode=mode, distribution=distribution), **changes))  # noqa: E731
+        mistakes = []
+        if distribution == "truncated_normal":
+            mistakes.append(Mistake(formula(distribution="untruncated_normal"),
+                                    f"Keras's truncated normal is drawn with sigma = sqrt(scale / n) / {TRUNCATION_STD} (and re-drawn beyond "
+                                    "2 sigma), so that the std after truncation is sqrt(scale / n); the correction is missing."))
+        if distribution == "uniform":
+            mistakes.append(Mistake(formula(distribution="untruncated_normal"),
+                                    "that is the standard deviation; a uniform on [-limit, limit] has std limit / sqrt(3), so limit = sqrt(3 * scale / n)."))
+        if mode == "fan_avg":
+            mistakes.append(Mistake(np.sqrt(3 * scale / (fan_in + fan_out)) if distribution == "uniform" else expected / np.sqrt(0.5),
+                                    "fan_avg is the average (fan_in + fan_out) / 2, not the sum."))
+        for other in ("fan_in", "fan_out", "fan_avg"):
+            if other != mode and not np.isclose(formula(mode=other), expected):
+                mistakes.append(Mistake(formula(mode=other), f"you used {other}; mode={mode!r} asks for "
+                                                             f"{'(fan_in + fan_out) / 2' if mode == 'fan_avg' else mode}."))
+        if len(shape) > 2:
+            mistakes.append(Mistake(formula(fans=(shape[-2], shape[-1])), "the fans leave out the receptive field (see compute_fans)."))
+
+        def judge(result, _):
+            __tracebackhide__ = True
+            if np.ndim(result) != 0:
+                fail(f"variance_scaling_parameter must return one number; it returned shape {np.shape(result)}.")
+            assert_matches(result, expected, what=f"variance_scaling_parameter({tuple(shape)}, {scale}, {mode!r}, {distribution!r})",
+                           reference=f"the factor keras.initializers.VarianceScaling({scale}, {mode!r}, {distribution!r}) draws with",
+                           rtol=1e-6, atol=0, mistakes=mistakes, context=f"fan_in={fan_in}, fan_out={fan_out}")
+
+        return Case((tuple(shape), scale, mode, distribution), judge)
+
+    run_check(variance_scaling_parameter, [case(*s) for s in settings],
+              f"variance_scaling_parameter matches Keras's VarianceScaling in {len(settings)} settings.")
+
+
+# --------------------------------------------------------------------------
+# Samples, judged by statistics
+# --------------------------------------------------------------------------
+
+
+def _distribution(distribution: str, parameter: float):
+    """The exact scipy distribution a variance-scaling initializer draws from."""
+    if distribution == "uniform":
+        return stats.uniform(loc=-parameter, scale=2 * parameter)
+    if distribution == "truncated_normal":
+        return stats.truncnorm(-2.0, 2.0, scale=parameter)
+    return stats.norm(scale=parameter)
+
+
+def judge_sample(sample, shape: tuple, distribution: str, parameter: float, what: str, reference: str, alpha: float = 1e-5) -> None:
+    """Fail unless ``sample`` (of ``shape``) is a credible draw from the initializer's exact distribution.
+
+    Tests, in order: shape and finiteness; the support (uniform: [-limit,
+    limit]; truncated normal: [-2 sigma, 2 sigma]); mean and standard
+    deviation within 5 standard errors; Kolmogorov-Smirnov at level ``alpha``.
+    """
+    __tracebackhide__ = True
+    values = np.asarray(sample, dtype=np.float64) if isinstance(sample, np.ndarray) else None
+    if values is None:
+        fail(f"{what} must return a NumPy array of shape {shape}; it returned {type(sample).__name__}.")
+    if values.shape != tuple(shape):
+        fail(f"{what} has shape {values.shape}; expected {tuple(shape)}.")
+    if not np.isfinite(values).all():
+        fail(f"{what} contains NaN or infinite values.")
+    law = _distribution(distribution, parameter)
+    flat = values.ravel()
+    n, std = flat.size, law.std()
+    header = f"{what} is not distributed like {reference}"
+    bound = {"uniform": parameter, "truncated_normal": 2 * parameter}.get(distribution)
+    if bound is not None:
+        outside = int(np.sum(np.abs(flat) > bound * (1 + 1e-6)))
+        if outside:
+            hint = (" Keras re-draws every value beyond 2 sigma; a plain normal is not truncated." if distribution == "truncated_normal"
+                    else " Check the limit: uniform on [-limit, limit] with limit = sqrt(3 * scale / n).")
+            fail(f"{header}: {outside} of {n} values lie outside [-{bound:.6g}, {bound:.6g}] (largest |value| {np.abs(flat).max():.6g}).{hint}")
+        at_bound = int(np.sum(np.isclose(np.abs(flat), bound, rtol=1e-7, atol=0)))
+        if at_bound > max(5, n // 1000):
+            fail(f"{header}: {at_bound} of {n} values sit exactly at +-{bound:.6g}. Values beyond the bound must be re-drawn, not clipped.")
+    mean_error = abs(flat.mean()) / (std / np.sqrt(n))
+    kurtosis = stats.kurtosis(flat, fisher=False)
+    std_se = std * np.sqrt(max(law.stats(moments="k") + 2, 0.1) / (4 * n))  # standard error of a sample std
+    sample_std = flat.std()
+    if abs(sample_std - std) > 5 * std_se:
+        fail(f"{header}: its standard deviation is {sample_std:.6g}, expected {std:.6g} (ratio {sample_std / std:.4f}; "
+             f"{n} values, 5 standard errors = {5 * std_se:.2g}).{_ratio_hint(sample_std / std)}")
+    if mean_error > 5:
+        fail(f"{header}: its mean is {flat.mean():.6g}, {mean_error:.1f} standard errors from 0 (the weights must be centred at 0).")
+    result = stats.kstest(flat, law.cdf)
+    if result.pvalue < alpha:
+        expected_kurtosis = float(law.stats(moments="k")) + 3
+        fail(f"{header}: the Kolmogorov-Smirnov test rejects it (D = {result.statistic:.4g}, p = {result.pvalue:.2g} < {alpha:g}, "
+             f"{n} values). Its kurtosis is {kurtosis:.4g}, the distribution's {expected_kurtosis:.4g} (uniform 1.8, normal 3, "
+             "normal truncated at 2 sigma 2.3655): is it the right family?")
+
+
+def _ratio_hint(ratio: float) -> str:
+    known = {TRUNCATION_STD: f" Likely cause: you drew with sigma = sqrt(scale / n) and then truncated; Keras divides sigma by {TRUNCATION_STD} first.",
+             1 / np.sqrt(3): " Likely cause: the uniform's limit is sqrt(scale / n); it must be sqrt(3 * scale / n).",
+             1 / np.sqrt(2): " Likely cause: a factor 2 in the variance is missing (He's scale is 2; fan_avg is the average of the fans).",
+             np.sqrt(2): " Likely cause: the variance is twice too large (He's scale 2 where 1 was asked, or fan_avg taken as the average twice)."}
+    for value, hint in known.items():
+        if abs(ratio - value) < 0.02:
+            return hint
+    return ""
+
+
+def _sample_case(shape, distribution, parameter, what, reference, seed, args) -> Case:
+    def judge(result, _):
+        __tracebackhide__ = True
+        judge_sample(result, shape, distribution, parameter, what, reference)
+
+    return Case(args + (CallableSpec("random_generator", {"seed": seed}),), judge)
+
+
+def check_variance_scaling_sample(variance_scaling_sample: Callable, settings=None, seed: int = 0) -> None:
+    """``variance_scaling_sample(shape, scale, mode, distribution, rng)`` must draw from Keras's VarianceScaling distribution."""
+    __tracebackhide__ = True
+    settings = settings or [((300, 200), 1.0, "fan_avg", "uniform"), ((3, 3, 64, 128), 2.0, "fan_in", "truncated_normal"),
+                            ((200, 100), 1.0, "fan_out", "untruncated_normal")]
+    cases = []
+    for i, (shape, scale, mode, distribution) in enumerate(settings):
+        parameter = ref.initializer_parameter(keras.initializers.VarianceScaling(scale, mode, distribution), shape)
+        label = f"keras.initializers.VarianceScaling({scale}, {mode!r}, {distribution!r}) on shape {tuple(shape)}"
+        cases.append(_sample_case(tuple(shape), distribution, parameter, f"variance_scaling_sample({tuple(shape)}, {scale}, {mode!r}, {distribution!r}, rng)",
+                                  label, seed + i, (tuple(shape), scale, mode, distribution)))
+    run_check(variance_scaling_sample, cases, f"variance_scaling_sample passes the statistical tests against Keras in {len(settings)} settings.")
+
+
+def check_initialize(initialize: Callable, names=NAMED_INITIALIZERS, shape=(256, 128), seed: int = 10) -> None:
+    """``initialize(name, shape, rng)`` must draw from ``keras.initializers.get(name)``'s distribution for each name."""
+    __tracebackhide__ = True
+    cases = []
+    for i, name in enumerate(names):
+        initializer = keras.initializers.get(name)
+        parameter = ref.initializer_parameter(initializer, shape)
+        label = (f"keras.initializers.{type(initializer).__name__} (scale={initializer.scale}, mode={initializer.mode!r}, "
+                 f"distribution={initializer.distribution!r}) on shape {tuple(shape)}")
+        cases.append(_sample_case(tuple(shape), initializer.distribution, parameter, f"initialize({name!r}, {tuple(shape)}, rng)",
+                                  label, seed + i, (name, tuple(shape))))
+    run_check(initialize, cases, f"initialize passes the statistical tests against Keras for {', '.join(names)}.")
+
+
+# --------------------------------------------------------------------------
+# A forward pass that records per-layer statistics
+# --------------------------------------------------------------------------
+
+
+def deep_network(seed: int = 0, widths=(32, 64, 64, 64, 64, 16), batch: int = 100, weight_std=None):
+    """A random batch and MLP: x (batch, widths[0]), kernels (widths[i], widths[i+1]) with std ``weight_std`` (default 1/sqrt(fan_in)), biases (widths[i+1],)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(batch, widths[0]))
+    weights = [rng.normal(size=(a, b)) * (weight_std if weight_std is not None else 1 / np.sqrt(a)) for a, b in zip(widths[:-1], widths[1:])]
+    biases = [0.1 * rng.normal(size=b) for b in widths[1:]]
+    return x, weights, biases
+
+
+def check_forward_statistics(forward_statistics: Callable, activation: str = "tanh", network=None) -> None:
+    """``forward_statistics(x, weights, biases, activation)`` must return each layer's (mean, std) as Keras Dense layers compute them."""
+    __tracebackhide__ = True
+    x, weights, biases = network if network is not None else deep_network()
+    outputs = ref.dense_network_outputs(x, weights, biases, activation)
+    expected = np.array([[float(tf.reduce_mean(o)), float(tf.math.reduce_std(o))] for o in outputs]).T  # (2, layers)
+    linear = ref.dense_network_outputs(x, weights, biases, "linear") if activation != "linear" else outputs
+    pre_activations = [h @ w + b for h, w, b in zip([x] + outputs[:-1], weights, biases)]
+    mistakes_std = [Mistake([np.std(o, ddof=1) for o in outputs], "that is the sample std with ddof=1; use the population std (np.std's default, ddof=0), as tf.math.reduce_std."),
+                    Mistake([np.std(z) for z in pre_activations], "those are the statistics of the pre-activations x @ W + b; record each layer's output after the activation."),
+                    Mistake([np.std(o, axis=0).mean() for o in outputs], "that is the mean over units of each unit's std; take the std over all the layer's values (batch and units together)."),
+                    Mistake([np.std(o) for o in linear], "the activation is not applied: these are the statistics of a linear network.")]
+    context = describe(x=x) + f", {len(weights)} layers of widths {[w.shape[1] for w in weights]}, activation={activation!r}"
+
+    def judge(result, _):
+        __tracebackhide__ = True
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            fail("forward_statistics must return a pair (means, stds) of arrays with one entry per layer.")
+        means, stds = result
+        what = f"forward_statistics(..., {activation!r})"
+        reference = f"a stack of keras.layers.Dense(activation={activation!r}) (tf.reduce_mean, tf.math.reduce_std of each output)"
+        assert_matches(stds, expected[1], what=f"{what} stds", reference=reference, rtol=1e-6, atol=1e-12, axis_names=("layer",),
+                       mistakes=mistakes_std, context=context)
+        assert_matches(means, expected[0], what=f"{what} means", reference=reference, rtol=1e-6, atol=1e-12, axis_names=("layer",),
+                       mistakes=[Mistake([np.mean(z) for z in pre_activations], "those are the means of the pre-activations; record each layer's output.")],
+                       context=context)
+
+    run_check(forward_statistics, [Case((x, weights, biases, activation), judge)],
+              f"forward_statistics matches Keras Dense layers ({activation}, {len(weights)} layers).")
+
+
+# --------------------------------------------------------------------------
+# Clipping, as TensorFlow does it
+# --------------------------------------------------------------------------
+
+
+def _same_dtype(result, given: np.ndarray, what: str) -> None:
+    __tracebackhide__ = True
+    if isinstance(result, np.ndarray) and given.dtype == np.float32 and result.dtype != np.float32:
+        fail(f"{what} returned {result.dtype} for float32 input; keep the input's dtype (TensorFlow does).")
+
+
+def check_clip_by_value(clip_by_value: Callable, t=None, clip_value_min=-0.5, clip_value_max=0.5) -> None:
+    """``clip_by_value(t, clip_value_min, clip_value_max)`` must equal ``tf.clip_by_value`` (bounds may be arrays)."""
+    __tracebackhide__ = True
+    t = np.random.default_rng(1).normal(size=(4, 5)) if t is None else np.asarray(t)
+    expected = tf.clip_by_value(tf.constant(t), tf.constant(clip_value_min, dtype=t.dtype), tf.constant(clip_value_max, dtype=t.dtype)).numpy()
+    mistakes = [Mistake(np.clip(t, clip_value_min, clip_value_max), "when clip_value_min > clip_value_max, TensorFlow computes "
+                                                                    "maximum(minimum(t, max), min), so the minimum wins; np.clip lets the maximum win.")]
+    what = f"clip_by_value(t, {clip_value_min!r}, {clip_value_max!r})"
+
+    def judge(result, args_after):
+        __tracebackhide__ = True
+        _same_dtype(result, t, what)
+        assert_matches(result, expected, what=what, reference="tf.clip_by_value", rtol=0, atol=0, mistakes=mistakes,
+                       context=describe(t=t), axis_names=("row", "column")[: t.ndim] if t.ndim <= 2 else ())
+        if not np.array_equal(np.asarray(args_after[0]), t, equal_nan=True):
+            fail("clip_by_value changed its input t in place; return a new array.")
+
+    run_check(clip_by_value, [Case((t, clip_value_min, clip_value_max), judge)], f"clip_by_value matches tf.clip_by_value on t of shape {t.shape}.")
+
+
+def check_clip_by_norm(clip_by_norm: Callable, tensors=None, clip_norm: float = 1.0) -> None:
+    """``clip_by_norm(t, clip_norm)`` must equal ``tf.clip_by_norm`` (t * clip_norm / max(norm, clip_norm); all-zero t stays 0)."""
+    __tracebackhide__ = True
+    rng = np.random.default_rng(2)
+    tensors = tensors if tensors is not None else [rng.normal(size=(3, 4)), 0.1 * rng.normal(size=5)]
+    cases = []
+    for t in (np.asarray(t) for t in tensors):
+        expected = tf.clip_by_norm(tf.constant(t), clip_norm).numpy()
+        norm = float(np.sqrt(np.sum(t.astype(np.float64) ** 2)))
+        what = f"clip_by_norm(t, {clip_norm!r})"
+        mistakes = [Mistake(t * clip_norm / norm if norm else t, "you always rescale to the threshold; TensorFlow only shrinks: t * clip_norm / max(norm, clip_norm)."),
+                    Mistake(np.clip(t, -clip_norm, clip_norm), "that is clipping by value (each element); clip_by_norm rescales the whole tensor so its L2 norm is at most clip_norm.")]
+
+        def judge(result, args_after, t=t, expected=expected, what=what, mistakes=mistakes, norm=norm):
+            __tracebackhide__ = True
+            _same_dtype(result, t, what)
+            assert_matches(result, expected, what=what, reference="tf.clip_by_norm", rtol=1e-6, atol=1e-12, mistakes=mistakes,
+                           context=describe(t=t) + f", its norm {norm:.6g}")
+
+        cases.append(Case((t, clip_norm), judge))
+    run_check(clip_by_norm, cases, f"clip_by_norm matches tf.clip_by_norm on {len(cases)} tensors.")
+
+
+def check_clip_by_global_norm(clip_by_global_norm: Callable, tensors=None, clip_norm: float = 1.0) -> None:
+    """``clip_by_global_norm(t_list, clip_norm)`` must return ``(clipped list, global norm)`` as ``tf.clip_by_global_norm``.
+
+    ``None`` entries stay ``None`` and do not count; a global norm of inf or
+    NaN makes every tensor NaN (TensorFlow's signal that something overflowed).
+    """
+    __tracebackhide__ = True
+    rng = np.random.default_rng(3)
+    tensors = tensors if tensors is not None else [rng.normal(size=(3, 4)), rng.normal(size=5), np.array(2.0)]
+    tensors = [None if t is None else np.asarray(t) for t in tensors]
+    clipped, norm = tf.clip_by_global_norm([None if t is None else tf.constant(t) for t in tensors], clip_norm)
+    expected = [None if c is None else c.numpy() for c in clipped]
+    expected_norm = float(norm.numpy())
+    per_tensor = [None if t is None else tf.clip_by_norm(tf.constant(t), clip_norm).numpy() for t in tensors]
+    sum_of_norms = sum(float(np.sqrt(np.sum(t.astype(np.float64) ** 2))) for t in tensors if t is not None)
+    shown = "[" + ", ".join("None" if t is None else f"shape {t.shape}" for t in tensors) + "]"
+    what = f"clip_by_global_norm(t_list, {clip_norm!r})"
+    if np.isfinite(expected_norm):
+        mistakes = [[Mistake(p, "each tensor was clipped by its own norm; scale all of them by the same factor "
+                                "clip_norm / max(global_norm, clip_norm).")] for p in per_tensor]
+    else:
+        with np.errstate(invalid="ignore"):
+            mistakes = [[Mistake(None if t is None else t * 0.0, f"the global norm is {expected_norm}: TensorFlow then makes every tensor NaN, "
+                                                                 "its signal that a gradient overflowed (scale = clip_norm * min(1 / global_norm, "
+                                                                 "1 / clip_norm) + (global_norm - global_norm)).")] for t in tensors]
+
+    def judge(result, _):
+        __tracebackhide__ = True
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            fail(f"{what} must return a pair (list of clipped tensors, global_norm).")
+        clipped_list, global_norm = result
+        if not isinstance(clipped_list, (list, tuple)) or len(clipped_list) != len(tensors):
+            fail(f"{what} must return a list of {len(tensors)} tensors, one per input.")
+        assert_matches(global_norm, expected_norm, what=f"{what} global_norm", reference="tf.clip_by_global_norm", rtol=1e-6, atol=1e-12,
+                       context=shown, mistakes=[Mistake(sum_of_norms, "you added the tensors' norms; the global norm is sqrt of the sum of all squares: sqrt(sum_i ||t_i||^2).")])
+        for i, (actual, target) in enumerate(zip(clipped_list, expected)):
+            if target is None:
+                if actual is not None:
+                    fail(f"{what}: entry {i} is None in the input and must stay None (TensorFlow ignores it).")
+                continue
+            _same_dtype(actual, tensors[i], what)
+            assert_matches(actual, target, what=f"{what} tensor {i}", reference="tf.clip_by_global_norm", rtol=1e-6, atol=1e-12, context=shown,
+                           mistakes=mistakes[i])
+
+    run_check(clip_by_global_norm, [Case((tensors, clip_norm), judge)], f"clip_by_global_norm matches tf.clip_by_global_norm on {shown}.")
+
+
+# --------------------------------------------------------------------------
+# A training step with global-norm clipping
+# --------------------------------------------------------------------------
+
+
+def check_clipped_sgd(clipped_sgd_init: Callable, clipped_sgd_update: Callable, learning_rate: float = 0.1, momentum: float = 0.9,
+                      global_clipnorm: float = 1.0, num_steps: int = 30, problem=None, dtype=np.float64) -> None:
+    """``clipped_sgd_update`` must follow ``keras.optimizers.SGD(learning_rate, momentum, global_clipnorm=...)`` step by step."""
+    __tracebackhide__ = True
+    problem = problem if problem is not None else default_problem(seed=4, dtype=dtype)
+    curvatures, minima, starts = problem
+    gradient = callables.quadratic_gradients(curvatures, minima)
+
+    def sgd(**clipping):
+        return ref.optimizer_trajectories(keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum, **clipping), gradient, starts, num_steps)
+
+    wrong = [(sgd(clipnorm=global_clipnorm), "each tensor was clipped by its own norm (Keras's clipnorm); global_clipnorm scales all gradients "
+                                             "by one factor from the norm of all of them together."),
+             (sgd(clipvalue=global_clipnorm), "that is clipping by value (Keras's clipvalue); clip the gradients by their global norm."),
+             (sgd(), "the gradients are not clipped: clip them by their global norm before the momentum update.")]
+    hyper = {"momentum": momentum, "global_clipnorm": global_clipnorm}
+    label = f"keras.optimizers.SGD(learning_rate={learning_rate}, momentum={momentum}, global_clipnorm={global_clipnorm})"
+    tolerance = (1e-5, 1e-7) if starts[0].dtype == np.float32 else (1e-6, 1e-9)
+    check_optimizer(("clipped_sgd_init", "clipped_sgd_update"), (clipped_sgd_init, clipped_sgd_update),
+                    lambda: keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum, global_clipnorm=global_clipnorm),
+                    label, hyper, learning_rate, num_steps, problem, wrong, *tolerance)
