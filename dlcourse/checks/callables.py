@@ -102,3 +102,21 @@ def run_optimizer(init: Callable, update: Callable, params0: list, gradient: Cal
         modified = modified or any(not np.array_equal(a, b) for a, b in zip(given, before))
         history.append([p.copy() for p in params])
     return [np.stack([h[i] for h in history]) for i in range(len(params0))], modified
+
+
+def evaluate_activation(function: Callable, derivative: Callable, x: np.ndarray, **arguments) -> tuple:
+    """Call a student's activation and its derivative on ``x``, recording NumPy warnings.
+
+    Returns ``(values, derivatives, warnings, modified)``: the two results,
+    the text of every warning raised (overflow, invalid value, division by
+    zero; underflow to 0 is not an error), and whether ``x`` was changed.
+    """
+    import warnings
+
+    given = np.array(x)
+    with warnings.catch_warnings(record=True) as caught, np.errstate(over="warn", invalid="warn", divide="warn", under="ignore"):
+        warnings.simplefilter("always")
+        values = function(x, **arguments)
+        derivatives = derivative(x, **arguments)
+    messages = [f"{w.category.__name__}: {w.message}" for w in caught]
+    return values, derivatives, messages, not np.array_equal(given, x, equal_nan=True)

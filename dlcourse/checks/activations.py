@@ -1,0 +1,171 @@
+"""Checks for the exercises of chapter 5 (activation functions).
+
+Each activation and its derivative are compared with ``keras.activations``
+and with ``tf.GradientTape``'s derivative of it, in float64 and float32, on a
+grid that includes the kink at 0, the far tails (down to -1e4 and up to 1e4)
+and tiny inputs. The student's functions run with NumPy warnings recorded: a
+function that overflows on the way to a right answer fails with the warning
+it printed. Known wrong versions (the derivative of ReLU at 0, PyTorch's or
+the layer's default slope, the erf form of GELU ...) are recognised.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from scipy import special
+
+from dlcourse import keras_reference as ref
+from dlcourse.checks.cases import Case, run_check
+from dlcourse.checks.compare import Mistake, assert_matches, fail
+
+keras, tf = ref.keras, ref.tf
+
+TAILS = [-1e4, -1e3, -750.0, -100.0, -40.0, -20.0, -12.0, -8.0, 8.0, 12.0, 20.0, 40.0, 100.0, 750.0, 1e3, 1e4]
+TINY = [-1e-8, -1e-30, 0.0, 1e-30, 1e-8]
+
+
+def activation_grid(dtype=np.float64) -> np.ndarray:
+    """The inputs every activation is checked on: -10..10 by 0.1, the far tails, 0 and tiny values; shape (n,), ``dtype``."""
+    return np.unique(np.concatenate([np.round(np.linspace(-10, 10, 201), 10), TAILS, TINY])).astype(dtype)
+
+
+def keras_activation(name: str, x: np.ndarray, **arguments) -> tuple[np.ndarray, np.ndarray]:
+    """``keras.activations.<name>(x, **arguments)`` and its derivative by ``tf.GradientTape``, in ``x``'s dtype."""
+    t = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(t)
+        y = getattr(keras.activations, name)(t, **arguments)
+    return y.numpy(), tape.gradient(y, t).numpy()
+
+
+def _mistakes(name: str, x: np.ndarray, expected_value: np.ndarray, expected_derivative: np.ndarray, arguments: dict):
+    """(value mistakes, derivative mistakes): classic wrong versions on ``x``, in float64."""
+    x = x.astype(np.float64)
+    value, derivative = [], []
+    with np.errstate(all="ignore"):
+        if name == "relu":
+            derivative.append(Mistake(np.where(x >= 0, 1.0, 0.0), "at x = 0 TensorFlow's ReLU derivative is 0 (x > 0, not x >= 0)."))
+        if name == "leaky_relu":
+            slope = arguments.get("negative_slope", 0.2)
+            derivative.append(Mistake(np.where(x >= 0, 1.0, slope), f"at x = 0 TensorFlow's derivative is the negative slope ({slope}), not 1."))
+            if "negative_slope" not in arguments:
+                for wrong, source in ((0.3, "the default of the keras.layers.LeakyReLU layer"), (0.01, "PyTorch's default")):
+                    value.append(Mistake(np.where(x > 0, x, wrong * x), f"your default slope is {wrong}, {source}; keras.activations.leaky_relu's default is 0.2."))
+                    derivative.append(Mistake(np.where(x > 0, 1.0, wrong), f"your default slope is {wrong}, {source}; keras.activations.leaky_relu's default is 0.2."))
+        if name == "elu":
+            alpha = arguments.get("alpha", 1.0)
+            if alpha != 1.0:
+                derivative.append(Mistake(np.where(x >= 0, 1.0, alpha * np.exp(x)), f"at x = 0 TensorFlow's derivative is alpha * exp(0) = {alpha} (the branch x > 0 is 1)."))
+        if name == "gelu":
+            if arguments.get("approximate", False):
+                value.append(Mistake(0.5 * x * special.erfc(-x / np.sqrt(2)), "approximate=True asks for the tanh approximation "
+                                                                               "0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."))
+            else:
+                for r in (np.float32(1 / np.sqrt(2)), 1 / np.sqrt(2)):  # with TensorFlow's float32 constant or the exact one
+                    value.append(Mistake(0.5 * x * (1 + special.erf(x * float(r))), "0.5 x (1 + erf(x / sqrt 2)) cancels to 0 for x below about -6: "
+                                                                                    "1 + erf(...) loses every digit. Use 0.5 x erfc(-x / sqrt 2)."))
+                value.append(Mistake(0.5 * x * special.erfc(-x / np.sqrt(2)), "you used 1/sqrt(2) in full float64 precision; TensorFlow casts it to "
+                                                                             "float32 first (0.70710677...), which moves the far negative tail by up to "
+                                                                             "1e-5 relative. Multiply by np.float32(1 / np.sqrt(2)) to compute what Keras computes."))
+                t = np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3))
+                value.append(Mistake(0.5 * x * (1 + t), "that is the tanh approximation; keras.activations.gelu is exact by default (approximate=False)."))
+        if name == "sigmoid":
+            s = 1 / (1 + np.exp(-x))
+            value.append(Mistake(1 - 1 / (1 + np.exp(x)), "1 - 1/(1 + exp(x)) cancels for x << 0: use exp(x) / (1 + exp(x)) there."))
+            value.append(Mistake(0.5 * (1 + np.tanh(x / 2)), "0.5 (1 + tanh(x/2)) cancels for x << 0 (1 + tanh is 1 - 1); use exp(x) / (1 + exp(x)) there."))
+            derivative.append(Mistake(s, "that is sigmoid(x) itself; its derivative is sigmoid(x) (1 - sigmoid(x))."))
+    return value, derivative
+
+
+def _first_difference(actual, expected, rtol, atol) -> int | None:
+    try:
+        close = np.isclose(np.asarray(actual, dtype=np.float64), expected, rtol=rtol, atol=atol, equal_nan=True)
+    except (TypeError, ValueError):
+        return None
+    bad = np.flatnonzero(~close) if close.shape == expected.shape else []  # flat indices
+    return int(bad[0]) if len(bad) else None
+
+
+def check_activation(name: str, function: Callable, derivative: Callable, dtype=np.float64, x=None, **arguments) -> None:
+    """``function(x, **arguments)`` must equal ``keras.activations.<name>`` and ``derivative(x, **arguments)`` its ``tf.GradientTape`` derivative.
+
+    Both run on ``x`` (default :func:`activation_grid` in ``dtype``) with NumPy
+    warnings recorded; they must be silent, keep the dtype and not modify x.
+    """
+    __tracebackhide__ = True
+    span_note = " (0 and the tails included)" if x is None else ""
+    x = activation_grid(dtype) if x is None else np.asarray(x, dtype=dtype)
+    expected_value, expected_derivative = keras_activation(name, x, **arguments)
+    value_mistakes, derivative_mistakes = _mistakes(name, x, expected_value, expected_derivative, arguments)
+    double = np.dtype(dtype) == np.float64
+    rtol = 1e-6 if double else 2e-6
+    atol = 1e-300 if double else 1e-37
+    if name == "elu":
+        atol = 2.3e-16 if double else 1.2e-7  # Keras's exp(x) - 1 and np.expm1 differ by up to one ulp of 1 near 0
+    if name == "gelu":
+        rtol = rtol if double else 3e-5  # float32 erfc far in the tail: one ulp of the argument moves it by ~1e-5
+        if arguments.get("approximate"):
+            atol = 1e-14 if double else 1e-5  # TensorFlow's own tanh form cancels (and saturates) in the far negative tail
+    derivative_atol = max(atol, 1e-12 if double else 1e-6)  # TensorFlow's s(1 - s) and 1 - tanh^2 lose the far tails
+    shown_arguments = "".join(f", {k}={v!r}" for k, v in arguments.items())
+    span = f"{x.size} {np.dtype(dtype).name} inputs from {x.min():g} to {x.max():g}{span_note}"
+
+    def judge(result, _):
+        __tracebackhide__ = True
+        values, derivatives, warnings, modified = result
+        if warnings:
+            fail(f"{name} or {name}_derivative printed a NumPy warning on {span}:\n  {warnings[0]}\n"
+                 "Your functions must be silent. Likely cause: exp of a large argument, evaluated even where its branch is "
+                 "not used (np.where computes both branches): use exp(-|x|), or np.minimum(x, 0) inside exp.")
+        if modified:
+            fail(f"{name} or {name}_derivative changed its input x in place; return a new array.")
+        for what, actual, expected, mistakes, tolerance in ((f"{name}(x{shown_arguments})", values, expected_value, value_mistakes, atol),
+                                                            (f"{name}_derivative(x{shown_arguments})", derivatives, expected_derivative, derivative_mistakes, derivative_atol)):
+            reference = f"keras.activations.{name}" + ("" if what.startswith(f"{name}(") else " differentiated by tf.GradientTape")
+            if isinstance(actual, np.ndarray) and actual.dtype != np.dtype(dtype):
+                fail(f"{what} returned {actual.dtype} for {np.dtype(dtype).name} input; keep the input's dtype.")
+            first = _first_difference(actual, expected, rtol, tolerance)
+            where = f"; first difference at x = {float(x.ravel()[first])!r}" if first is not None else ""
+            assert_matches(actual, expected, what=what, reference=reference, rtol=rtol, atol=tolerance, axis_names=("input",) if x.ndim == 1 else (),
+                           mistakes=mistakes, context=span + where)
+
+    case = Case((x,), judge, kwargs=dict(arguments), driver="evaluate_activation")
+    run_check((function, derivative), [case], f"{name} and {name}_derivative match Keras and tf.GradientTape on {span}, silently.")
+
+
+def check_dead_relu_fraction(dead_relu_fraction: Callable, layer=None) -> None:
+    """``dead_relu_fraction(X, W, b)`` must equal the fraction of units of ``keras.layers.Dense(activation="relu")`` that output 0 for every example."""
+    __tracebackhide__ = True
+    X, W, b = layer if layer is not None else dense_relu_layer()
+    dense = keras.layers.Dense(W.shape[1], activation="relu", dtype="float64")
+    dense.build((None, W.shape[0]))
+    dense.set_weights([W, b])
+    outputs = dense(tf.constant(X)).numpy()
+    expected = float(np.mean(np.all(outputs == 0, axis=0)))
+    z = X @ W + b
+    mistakes = [Mistake(float(np.mean(outputs == 0)), "that is the fraction of zero outputs over all examples and units; a unit is dead "
+                                                      "only if its output is 0 for every example of the batch."),
+                Mistake(float(np.mean(np.all(z < 0, axis=0))), "a unit whose pre-activation is exactly 0 for every example is dead too: "
+                                                              "ReLU outputs 0 there and TensorFlow's ReLU derivative at 0 is 0 (use <= 0)."),
+                Mistake(float(np.mean(np.any(outputs == 0, axis=0))), "a unit that is 0 for some examples is alive; it is dead only if 0 for all of them."),
+                Mistake(float(np.sum(np.all(outputs == 0, axis=0))), "that is the number of dead units; return the fraction (divide by the number of units).")]
+
+    def judge(result, _):
+        __tracebackhide__ = True
+        if np.ndim(result) != 0:
+            fail(f"dead_relu_fraction must return one number (a fraction of the {W.shape[1]} units); it returned shape {np.shape(result)}.")
+        assert_matches(result, expected, what="dead_relu_fraction(X, W, b)", reference='keras.layers.Dense(activation="relu")',
+                       rtol=1e-12, atol=1e-12, mistakes=mistakes, context=f"X of shape {X.shape}, {W.shape[1]} units")
+
+    run_check(dead_relu_fraction, [Case((X, W, b), judge)], f"dead_relu_fraction matches Keras's Dense ReLU layer ({W.shape[1]} units, {len(X)} examples).")
+
+
+def dense_relu_layer(seed: int = 0, batch: int = 64, inputs: int = 10, units: int = 40, bias_shift: float = -1.5, zero_units: int = 0):
+    """A batch X (batch, inputs) and a layer W (inputs, units), b (units,) with many dead units; ``zero_units`` units get W = 0 and b = 0."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(batch, inputs))
+    W = rng.normal(size=(inputs, units)) / np.sqrt(inputs)
+    b = rng.normal(size=units) + bias_shift
+    W[:, :zero_units], b[:zero_units] = 0.0, 0.0
+    return X, W, b
