@@ -147,3 +147,43 @@ SCHEDULE_CASES = [
 @pytest.mark.parametrize("name, arguments", SCHEDULE_CASES)
 def test_solution_schedules_match_keras(solution, name, arguments):
     checks.check_schedule(solution[name], name, steps=np.arange(0, 120), **arguments)
+
+
+@pytest.mark.parametrize("name", ["glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal"])
+@pytest.mark.parametrize("shape", [(300, 200), (3, 3, 16, 32), (1000,)])
+def test_keras_initializer_parameter_read_off_samples_equals_the_formula(name, shape):
+    """The reference the chapter 4 checks use (a factor read off live Keras samples) is the documented formula."""
+    initializer = ref.keras.initializers.get(name)
+    fan_in, fan_out = ref.compute_fans(shape)
+    n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[initializer.mode]
+    variance = initializer.scale / n
+    formula = np.sqrt(3 * variance) if initializer.distribution == "uniform" else np.sqrt(variance) / 0.87962566103423978
+    assert ref.initializer_parameter(initializer, shape) == pytest.approx(formula, rel=1e-7)
+
+
+@pytest.mark.parametrize("name, arguments", [("relu", {}), ("leaky_relu", {}), ("leaky_relu", {"negative_slope": 0.1}), ("elu", {}), ("elu", {"alpha": 2.0})])
+def test_keras_kink_conventions_the_chapter_5_task_states(name, arguments):
+    """What the exercise states about derivatives at 0 is what the installed TensorFlow computes."""
+    from dlcourse.checks.activations import keras_activation
+
+    _, derivative = keras_activation(name, np.array([0.0]), **arguments)
+    stated = {"relu": 0.0, "leaky_relu": arguments.get("negative_slope", 0.2), "elu": arguments.get("alpha", 1.0)}[name]
+    assert derivative[0] == pytest.approx(stated, rel=1e-7)
+
+
+def test_keras_defaults_the_chapter_5_task_states():
+    """LeakyReLU layer slope 0.3 (function 0.2); keras.ops.gelu approximates by default, keras.activations.gelu does not;
+    TensorFlow's exact GELU multiplies by 1/sqrt(2) rounded to float32, also in float64."""
+    from scipy import special
+
+    keras = ref.keras
+    assert keras.layers.LeakyReLU().negative_slope == pytest.approx(0.3)
+    x = np.array([-1.5, 0.7])
+    t = np.tanh(0.7978845608028654 * (x + 0.044715 * x**3))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(keras.ops.gelu(x)), 0.5 * x * (1 + t), rtol=1e-6)
+    x = np.array([-30.0])
+    exact = 0.5 * x * special.erfc(-x / np.sqrt(2))
+    rounded = 0.5 * x * special.erfc(-x * float(np.float32(1 / np.sqrt(2))))
+    keras_value = keras.ops.convert_to_numpy(keras.activations.gelu(x))
+    np.testing.assert_allclose(keras_value, rounded, rtol=1e-12)
+    assert abs(keras_value[0] / exact[0] - 1) > 1e-6
