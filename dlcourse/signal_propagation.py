@@ -29,16 +29,23 @@ INITIALIZERS: dict[str, Callable[[int], keras.initializers.Initializer]] = {
 }
 
 
+def seeded_initializer(identifier: str, seed: int) -> keras.initializers.Initializer:
+    """``keras.initializers.get(identifier)`` with ``seed`` when the initializer is random (so runs are reproducible)."""
+    initializer = keras.initializers.get(identifier)
+    config = initializer.get_config()
+    return type(initializer).from_config(dict(config, seed=seed)) if "seed" in config else initializer
+
+
 def deep_mlp(depth: int, width: int, activation: str, initializer: str, input_dim: int | None = None,
              seed: int = 0, dtype: str = "float32") -> keras.Sequential:
     """``depth`` Dense(``width``, ``activation``) layers with kernels from ``INITIALIZERS[initializer]`` (or a Keras identifier).
 
-    Layer i's kernel initializer is seeded with ``seed + i``; biases are zero.
+    Layer i's kernel initializer is seeded with ``seed + i`` (also for a Keras identifier such as
+    ``"he_normal"``); biases are zero.
     The model is built for inputs of shape (batch, ``input_dim`` or ``width``).
     """
-    factory = INITIALIZERS.get(initializer)
-    layers = [keras.layers.Dense(width, activation=activation, dtype=dtype,
-                                 kernel_initializer=factory(seed + i) if factory else keras.initializers.get(initializer))
+    factory = INITIALIZERS.get(initializer) or (lambda layer_seed: seeded_initializer(initializer, layer_seed))
+    layers = [keras.layers.Dense(width, activation=activation, dtype=dtype, kernel_initializer=factory(seed + i))
               for i in range(depth)]
     model = keras.Sequential(layers)
     model.build((None, input_dim or width))
