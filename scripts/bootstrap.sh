@@ -20,16 +20,23 @@ if [ -z "$PYTHON" ]; then
     exit 1
 fi
 
-# The grader runs each submission in a bubblewrap sandbox as an unprivileged
-# user (setpriv, from util-linux): both are Debian packages.
-if ! command -v bwrap >/dev/null 2>&1 || ! command -v setpriv >/dev/null 2>&1; then
+# Debian packages the course needs: the grader runs each submission in a
+# bubblewrap sandbox as an unprivileged user (bwrap; setpriv from util-linux),
+# and the browser test of the website drives Debian's Chromium (no browser
+# download). Each is installed when its command is missing.
+missing=()
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "bootstrap: installing bubblewrap and util-linux (Debian packages) for the grading sandbox"
+        echo "bootstrap: installing the Debian packages ${missing[*]}"
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap util-linux >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     else
-        echo "bootstrap: the grader needs bubblewrap (bwrap) and setpriv; install the Debian packages" >&2
-        echo "           'bubblewrap' and 'util-linux' (as root: apt-get install bubblewrap util-linux)." >&2
+        echo "bootstrap: the course needs the Debian packages: ${missing[*]}" >&2
+        echo "           (the grading sandbox uses bubblewrap and util-linux, the browser test chromium);" >&2
+        echo "           install them as root: apt-get install ${missing[*]}" >&2
         exit 1
     fi
 fi

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -11,6 +15,7 @@ import pytest
 from dlcourse.grading.course import CHAPTERS, NOTEBOOK, REPOSITORY, SOLUTIONS, assignments
 
 CHAPTER_1 = "01_gradient_descent"
+TOC_FILES = re.findall(r"file:\s*(\S+)", (REPOSITORY / "_toc.yml").read_text())
 
 
 def solution_notebook(assignment: str = CHAPTER_1) -> nbformat.NotebookNode:
@@ -76,3 +81,37 @@ def grade_and_read(submitted: Path, output: Path) -> dict:
 def points(graded: dict, student: str) -> dict[str, float]:
     """Points of each graded cell of ``student`` in a :func:`grade_and_read` result."""
     return {r["cell"]: float(r["points"]) for r in graded["rows"] if r["student_id"] == student}
+
+
+def environment() -> dict:
+    """The environment of a child process: this interpreter's bin/ first on PATH."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def all_secret_lines() -> set[str]:
+    """Lines of every chapter's solutions and hidden tests that no student-facing page may show."""
+    secrets = set()
+    for path in SOLUTIONS.glob("*/exercises.ipynb"):
+        secrets |= secret_lines(solution_notebook(path.parent.name))
+    return secrets
+
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory) -> Path:
+    """The book built with warnings as errors into a scratch folder (once per test session); the HTML folder.
+
+    ``COURSE_SITE=_build/html`` reuses a site already built by ``make site`` (while working on the site tests).
+    """
+    if os.environ.get("COURSE_SITE"):
+        site = Path(os.environ["COURSE_SITE"]).resolve()
+        assert (site / "intro.html").is_file(), f"COURSE_SITE={site} holds no built site"
+        return site
+    output = tmp_path_factory.mktemp("site")
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "jupyter-book"), "build", str(REPOSITORY), "--path-output", str(output), "-W", "-n", "--keep-going"],
+        capture_output=True, text=True, env=environment(), timeout=3000,
+    )
+    assert result.returncode == 0, f"jupyter-book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
+    return output / "_build" / "html"

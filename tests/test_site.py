@@ -1,28 +1,15 @@
 """The lessons execute, and the website builds with warnings as errors and shows no solution."""
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from conftest import CHAPTERS, REPOSITORY, SOLUTIONS, secret_lines, solution_notebook
+from conftest import CHAPTERS, REPOSITORY, TOC_FILES, all_secret_lines
 
 LESSONS = sorted(p for p in CHAPTERS.glob("*/*.ipynb") if p.name != "exercises.ipynb")
-TOC_FILES = re.findall(r"file:\s*(\S+)", (REPOSITORY / "_toc.yml").read_text())
-
-
-def environment() -> dict:
-    """The environment of a child process: this interpreter's bin/ first on PATH."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    return env
 
 
 def test_there_are_lessons():
@@ -45,18 +32,6 @@ def test_lesson_is_listed_in_the_table_of_contents(lesson):
     assert str(lesson.relative_to(REPOSITORY).with_suffix("")) in TOC_FILES
 
 
-@pytest.fixture(scope="module")
-def built_site(tmp_path_factory):
-    """Build the book with warnings as errors into a scratch folder; return the HTML folder."""
-    output = tmp_path_factory.mktemp("site")
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "jupyter-book"), "build", str(REPOSITORY), "--path-output", str(output), "-W", "-n", "--keep-going"],
-        capture_output=True, text=True, env=environment(), timeout=3000,
-    )
-    assert result.returncode == 0, f"jupyter-book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
-    return output / "_build" / "html"
-
-
 def test_every_toc_page_is_built(built_site):
     for page in TOC_FILES + ["intro"]:
         assert (built_site / f"{page}.html").exists(), page
@@ -70,9 +45,7 @@ def test_lesson_pages_show_executed_figures(built_site):
 
 
 def test_no_solution_or_hidden_test_on_the_site(built_site):
-    secrets = set()
-    for path in SOLUTIONS.glob("*/exercises.ipynb"):
-        secrets |= secret_lines(solution_notebook(path.parent.name))
+    secrets = all_secret_lines()
     pages = list(built_site.rglob("*.html"))
     assert pages
     for page in pages:

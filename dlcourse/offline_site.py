@@ -1,0 +1,76 @@
+"""A Sphinx extension that makes the course website self-contained and quiet.
+
+Reading a page must make no request outside the site's own files (readers
+study offline, in exam rooms and behind firewalls) and log no JavaScript error.
+
+- Jupyter Book's theme loads MathJax from a CDN by default; this extension
+  copies MathJax 3 from the installed registry package ``django-static-mathjax``
+  (pinned in requirements.lock) into the built site's ``_static/mathjax/``,
+  and ``_config.yml`` points ``mathjax_path`` there.
+- sphinx-thebe registers its inline configuration script twice, so every page
+  declared ``const THEBE_JS_URL`` twice (a SyntaxError in the console); each
+  page keeps one copy of every script.
+- The theme starts in an empty colour mode and logs an error unless a default
+  mode is set; it is set to "auto" (follow the reader's system).
+"""
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+MATHJAX_ENTRY = "tex-chtml.js"
+# Parts of MathJax's es5 tree that tex-chtml.js loads (the other bundles and the 4 MB speech engine are not needed).
+MATHJAX_PARTS = (MATHJAX_ENTRY, "input", "output", "ui", "a11y", "adaptors")
+
+
+def mathjax_source() -> Path:
+    """The ``es5`` folder of the installed MathJax package."""
+    spec = importlib.util.find_spec("mathjax")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("MathJax is not installed: run scripts/bootstrap.sh (it installs django-static-mathjax from requirements.lock)")
+    source = Path(next(iter(spec.submodule_search_locations))) / "static" / "mathjax" / "es5"
+    if not (source / MATHJAX_ENTRY).is_file():
+        raise RuntimeError(f"MathJax's {MATHJAX_ENTRY} is missing from {source}")
+    return source
+
+
+def copy_mathjax(destination: Path) -> None:
+    """Copy the MathJax files the pages load into ``destination`` (e.g. ``<site>/_static/mathjax``)."""
+    source = mathjax_source()
+    destination.mkdir(parents=True, exist_ok=True)
+    for part in MATHJAX_PARTS:
+        if (source / part).is_dir():
+            shutil.copytree(source / part, destination / part, dirs_exist_ok=True)
+        elif (source / part).is_file():
+            shutil.copy2(source / part, destination / part)
+
+
+def _on_build_finished(app, exception) -> None:
+    if exception is None and app.builder.format == "html":
+        copy_mathjax(Path(app.outdir) / "_static" / "mathjax")
+
+
+def _unique_scripts(app, pagename, templatename, context, doctree) -> None:
+    scripts, seen = context.get("script_files", []), set()
+    unique = []
+    for script in scripts:
+        attributes = getattr(script, "attributes", {})
+        key = (str(getattr(script, "filename", None) or ""), attributes.get("body"))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    scripts[:] = unique
+
+
+def _default_colour_mode(app, config) -> None:
+    config.html_context = dict(config.html_context or {})
+    config.html_context.setdefault("default_mode", "auto")
+
+
+def setup(app):
+    mathjax_source()  # fail early, with the fix, if the package is missing
+    app.connect("config-inited", _default_colour_mode)
+    app.connect("html-page-context", _unique_scripts, priority=900)
+    app.connect("build-finished", _on_build_finished)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

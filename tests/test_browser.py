@@ -1,0 +1,226 @@
+"""The built website in a real browser, the way a reader sees it.
+
+Headless Chromium (Debian's package, installed by scripts/bootstrap.sh) opens
+every page of the built book from a local server. Every request that leaves
+127.0.0.1 is blocked and recorded: the site must work with no network. Each
+page is checked for rendered math (no raw TeX left), an empty console, loaded
+images, resolving internal links and no solution or hidden-test text; the
+navigation and the search are driven by hand. Screenshots of key pages are
+written to ``_build/test-artifacts/screenshots/``.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import re
+import shutil
+import threading
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from conftest import REPOSITORY, all_secret_lines
+
+SCREENSHOTS = REPOSITORY / "_build" / "test-artifacts" / "screenshots"
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+# Visible text that means TeX was left unrendered.
+RAW_TEX = re.compile(r"\$\$|\\\(|\\\)|\\\[|\\\]|\\frac|\\begin\{|\\mathbb|\\operatorname")
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def site_url(built_site):
+    """The built site served on 127.0.0.1 (a free port) for the session."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(built_site)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven by Playwright (no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert executable, "Chromium is missing: scripts/bootstrap.sh installs Debian's 'chromium' package (run it as root, or apt-get install chromium)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+class Visit:
+    """One page opened in a fresh browser context, with what it logged and what it tried to fetch outside."""
+
+    def __init__(self, browser, url: str):
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.outside: list[str] = []
+        self.page.on("console", lambda message: self.errors.append(f"console: {message.text}") if message.type == "error" else None)
+        self.page.on("pageerror", lambda error: self.errors.append(f"exception: {error}"))
+        self.context.route("**/*", self._route)
+        self.page.goto(url, wait_until="load")
+        self.wait_for_math()
+
+    def wait_for_math(self):
+        """Wait until MathJax (when the page loads it) has typeset the page."""
+        self.page.wait_for_function("() => !document.querySelector('script[src*=\"mathjax\"]') || "
+                                    "(window.MathJax && MathJax.startup && MathJax.startup.promise)", timeout=20000)
+        self.page.evaluate("() => (window.MathJax && MathJax.startup && MathJax.startup.promise) ? MathJax.startup.promise.then(() => true) : true")
+
+    def _route(self, route):
+        parts = urlsplit(route.request.url)
+        if parts.scheme in ("http", "https", "ws", "wss") and parts.hostname not in LOCAL_HOSTS:
+            self.outside.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    def close(self):
+        self.context.close()
+
+
+def is_redirect(page: Path) -> bool:
+    return page.read_text(errors="replace").lstrip().startswith('<meta http-equiv="Refresh"')
+
+
+def site_pages(site: Path) -> list[Path]:
+    """Every HTML page of the built book (not the copied sources or static files, nor the root redirect)."""
+    return sorted(p for p in site.rglob("*.html") if not {"_static", "_sources", "_images"} & set(p.relative_to(site).parts) and not is_redirect(p))
+
+
+@pytest.fixture(scope="session")
+def visited(built_site, site_url, browser):
+    """Open every page once; per page: errors, outside requests, math counts, raw TeX, broken images, links, text."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shots = {"intro.html": "intro", "chapters/01_gradient_descent/01_the_update_rule.html": "lesson_with_math",
+             "chapters/04_initialization/exercises.html": "exercise_page", "chapters/05_activation_functions/03_numerical_stability.html": "lesson_numerical_stability"}
+    results = {}
+    for path in site_pages(built_site):
+        relative = path.relative_to(built_site).as_posix()
+        visit = Visit(browser, site_url + relative)
+        page = visit.page
+        results[relative] = {
+            "errors": visit.errors,
+            "outside": visit.outside,
+            "math_sources": page.locator(".math").count(),
+            "math_rendered": page.locator("mjx-container").count(),
+            "raw_tex": RAW_TEX.findall(page.evaluate(
+                "() => { const b = document.querySelector('article') || document.body; const c = b.cloneNode(true);"
+                " c.querySelectorAll('pre, code, script, style, mjx-container, .highlight').forEach(e => e.remove()); return c.innerText; }")),
+            "broken_images": page.evaluate("() => [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"),
+            "images": page.evaluate("() => document.images.length"),
+            "links": page.evaluate("() => [...document.querySelectorAll('a[href]')].map(a => a.href)"),
+            "text": page.inner_text("body"),
+        }
+        if relative in shots:
+            page.screenshot(path=str(SCREENSHOTS / f"{shots[relative]}.png"), full_page=False)
+        visit.close()
+    print(f"\nbrowser test: {len(results)} pages checked; screenshots in {SCREENSHOTS}")
+    return results
+
+
+def test_every_page_was_opened(visited, built_site):
+    assert len(visited) >= 30, sorted(visited)
+    for page in ("intro.html", "search.html", "chapters/05_activation_functions/exercises.html"):
+        assert page in visited
+
+
+def test_no_request_leaves_the_site(visited):
+    offenders = {page: r["outside"] for page, r in visited.items() if r["outside"]}
+    assert not offenders, offenders
+
+
+def test_console_shows_no_error(visited):
+    offenders = {page: r["errors"] for page, r in visited.items() if r["errors"]}
+    assert not offenders, offenders
+
+
+def test_math_is_rendered_and_no_raw_tex_is_left(visited):
+    lessons = [p for p in visited if re.search(r"chapters/.*/\d\d_.*\.html$", p)]
+    assert all(visited[p]["math_sources"] > 0 for p in lessons), [p for p in lessons if not visited[p]["math_sources"]]
+    for page, r in visited.items():
+        assert r["math_rendered"] >= r["math_sources"], f"{page}: {r['math_sources']} formulas, {r['math_rendered']} rendered by MathJax"
+        assert not r["raw_tex"], f"{page}: raw TeX shown as text: {r['raw_tex'][:5]}"
+
+
+def test_every_image_loads(visited):
+    lessons = [p for p in visited if re.search(r"chapters/.*/\d\d_.*\.html$", p)]
+    assert all(visited[p]["images"] >= 3 for p in lessons), {p: visited[p]["images"] for p in lessons}
+    offenders = {page: r["broken_images"] for page, r in visited.items() if r["broken_images"]}
+    assert not offenders, offenders
+
+
+def test_internal_links_resolve(visited, built_site, site_url):
+    broken = set()
+    for page, r in visited.items():
+        for link in r["links"]:
+            if not link.startswith(site_url):
+                continue
+            parts = urlsplit(link)
+            target = built_site / unquote(parts.path.lstrip("/"))
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.exists():
+                broken.add((page, link))
+            elif parts.fragment and target.suffix == ".html" and f'id="{unquote(parts.fragment)}"' not in target.read_text(errors="replace"):
+                broken.add((page, link))
+    assert not broken, sorted(broken)[:20]
+
+
+def test_no_solution_or_hidden_test_text_on_any_page(visited):
+    secrets = [line for line in all_secret_lines() if len(line) > 20]
+    assert secrets
+    for page, r in visited.items():
+        leaked = [line for line in secrets if line in r["text"]]
+        assert not leaked, f"{page}: {leaked[:3]}"
+
+
+def test_the_site_root_opens_the_introduction(browser, site_url):
+    visit = Visit(browser, site_url)
+    visit.page.wait_for_url("**/intro.html", timeout=10000)
+    assert "How deep networks are trained" in visit.page.title()
+    visit.close()
+
+
+def test_navigation_leads_through_the_book(browser, site_url):
+    visit = Visit(browser, site_url + "intro.html")
+    page = visit.page
+    sidebar = page.locator("nav.bd-docs-nav a")
+    assert sidebar.count() >= 30, sidebar.count()
+    page.locator("a.right-next").first.click()
+    page.wait_for_load_state("load")
+    assert page.url.endswith("chapters/01_gradient_descent/index.html"), page.url
+    page.locator("a.right-next").first.click()
+    page.wait_for_load_state("load")
+    assert page.url.endswith("chapters/01_gradient_descent/01_the_update_rule.html"), page.url
+    assert not visit.errors and not visit.outside
+    visit.close()
+
+
+def test_search_finds_the_momentum_lesson(browser, site_url):
+    visit = Visit(browser, site_url + "search.html?q=nesterov")
+    page = visit.page
+    page.wait_for_selector("#search-results ul.search li", timeout=20000)
+    hits = page.locator("#search-results ul.search li a").evaluate_all("links => links.map(a => a.href)")
+    assert any("02_sgd_momentum/03_nesterov.html" in h for h in hits), hits
+    page.screenshot(path=str(SCREENSHOTS / "search_results.png"))
+    assert not visit.errors and not visit.outside, (visit.errors, visit.outside)
+    visit.close()
+
+
+def test_exercise_pages_offer_the_notebook_for_download(visited, built_site, site_url):
+    for chapter in sorted(p.parent.name for p in (REPOSITORY / "chapters").glob("*/exercises.ipynb")):
+        page = f"chapters/{chapter}/exercises.html"
+        downloads = [link for link in visited[page]["links"] if link.endswith(".ipynb")]
+        assert downloads, f"{page}: no .ipynb download link"
+        for link in downloads:
+            assert (built_site / unquote(urlsplit(link).path.lstrip("/"))).is_file(), link
