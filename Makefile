@@ -3,7 +3,7 @@
 #   make test        run the whole test suite
 #   make exercises   regenerate the student notebooks from solutions/
 #   make grade SUBMISSIONS=path/to/submitted [OUTPUT=grading]
-#   make lab         start JupyterLab on the course
+#   make lab         start JupyterLab on the course (NOTEBOOK=chapters/.../exercises.ipynb opens one)
 SHELL := /bin/bash
 VENV_BIN := $(CURDIR)/.venv/bin
 RUN := PATH="$(VENV_BIN):$$PATH" TF_CPP_MIN_LOG_LEVEL=3
@@ -28,5 +28,8 @@ grade: env
 	@if [ -z "$(SUBMISSIONS)" ]; then echo "usage: make grade SUBMISSIONS=path/to/submitted [OUTPUT=grading]" >&2; exit 2; fi
 	$(RUN) course grade "$(SUBMISSIONS)" --output "$(OUTPUT)"
 
+# JupyterLab refuses to run as root unless told; containers and CI often are root.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: env
-	$(RUN) jupyter lab
+	$(RUN) jupyter lab $(ALLOW_ROOT) $(NOTEBOOK)

@@ -1,0 +1,135 @@
+"""The student's path in JupyterLab 4: nbgrader's extensions are on, and Validate judges notebooks.
+
+The Validate button of nbgrader's JupyterLab extension posts the notebook's
+path to the server endpoint ``/assignments/validate``. These tests start a
+real ``jupyter lab`` server from the project's environment and post to that
+endpoint, as the button does, for a solved, a blank and a wrong notebook.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from conftest import CHAPTER_1, CHAPTERS, NOTEBOOK, environment, solution_notebook
+
+JUPYTER = str(Path(sys.executable).parent / "jupyter")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def jupyter_output(*arguments: str) -> str:
+    """What ``jupyter <arguments>`` prints (stdout and stderr), without colour codes."""
+    result = subprocess.run([JUPYTER, *arguments], capture_output=True, text=True, env=environment(), timeout=300)
+    return ANSI.sub("", result.stdout + result.stderr)
+
+
+def test_jupyterlab_4_has_nbgrader_lab_extension_enabled():
+    listing = jupyter_output("labextension", "list")
+    assert re.search(r"JupyterLab v4\.", listing), listing
+    assert re.search(r"@jupyter/nbgrader v\S+ enabled\s+OK", listing), listing
+    assert "Disabled extensions" not in listing or "@jupyter/nbgrader" not in listing.split("Disabled extensions", 1)[1], listing
+
+
+@pytest.mark.parametrize("extension", ["validate_assignment", "assignment_list"])
+def test_nbgrader_server_extension_enabled(extension):
+    listing = jupyter_output("server", "extension", "list")
+    assert re.search(rf"nbgrader\.server_extensions\.{extension} enabled", listing), listing
+    assert re.search(rf"nbgrader\.server_extensions\.{extension}\s+OK", listing), listing
+
+
+def solved_student_notebook(chapter: str) -> nbformat.NotebookNode:
+    """The student notebook of ``chapter`` with every answer cell filled in as a student would (the solution, without markers)."""
+    student = nbformat.read(CHAPTERS / chapter / NOTEBOOK, as_version=4)
+    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in solution_notebook(chapter).cells
+               if c.metadata.get("nbgrader", {}).get("solution")}
+    solved = copy.deepcopy(student)
+    for cell in solved.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.metadata.get("nbgrader", {}).get("solution") and grade_id in answers:
+            cell.source = "\n".join(line for line in answers[grade_id].splitlines() if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line)
+    return solved
+
+
+@pytest.fixture(scope="module")
+def lab_server(tmp_path_factory):
+    """A ``jupyter lab`` server (no browser) on a free local port over a folder with three exercise notebooks."""
+    root = tmp_path_factory.mktemp("student")
+    solved = solved_student_notebook(CHAPTER_1)
+    nbformat.write(solved, root / "solved.ipynb")
+    nbformat.write(nbformat.read(CHAPTERS / CHAPTER_1 / NOTEBOOK, as_version=4), root / "blank.ipynb")
+    wrong = copy.deepcopy(solved)
+    cell = next(c for c in wrong.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "mse_loss")
+    assert "np.mean(" in cell.source
+    cell.source = cell.source.replace("np.mean(", "np.sum(")
+    nbformat.write(wrong, root / "wrong.ipynb")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    token = secrets.token_hex(16)
+    server = subprocess.Popen([JUPYTER, "lab", "--no-browser", f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1",
+                               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"] + (["--allow-root"] if os.geteuid() == 0 else []),
+                              cwd=root, env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(f"{url}/api/status", headers={"Authorization": f"token {token}"}), timeout=5):
+                break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"jupyter lab did not start: {server.stderr.read()[-3000:]}")
+            time.sleep(0.5)
+    yield {"url": url, "token": token}
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def press_validate(server: dict, path: str) -> dict:
+    """What the Validate button receives for ``path``: {"success": bool, "value": results}."""
+    request = urllib.request.Request(f"{server['url']}/assignments/validate", data=urllib.parse.urlencode({"path": path}).encode(),
+                                     headers={"Authorization": f"token {server['token']}"}, method="POST")
+    with urllib.request.urlopen(request, timeout=600) as response:
+        return json.loads(response.read())
+
+
+def test_jupyterlab_serves_the_lab_page(lab_server):
+    request = urllib.request.Request(f"{lab_server['url']}/lab", headers={"Authorization": f"token {lab_server['token']}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        page = response.read().decode()
+    assert "JupyterLab" in page
+
+
+def test_validate_passes_a_solved_notebook(lab_server):
+    answer = press_validate(lab_server, "solved.ipynb")
+    assert answer["success"] is True, answer
+    assert not answer["value"].get("failed") and not answer["value"].get("changed"), answer["value"]
+
+
+def test_validate_lists_every_graded_cell_of_a_blank_notebook(lab_server):
+    answer = press_validate(lab_server, "blank.ipynb")
+    assert answer["success"] is True, answer
+    graded = [c for c in solution_notebook(CHAPTER_1).cells if c.metadata.get("nbgrader", {}).get("grade")]
+    failed = answer["value"]["failed"]
+    assert len(failed) == len(graded), [f["source"][:60] for f in failed]
+    assert all("NotImplementedError" in f["raw_error"] for f in failed), failed[0]["raw_error"][-500:]
+
+
+def test_validate_shows_the_diagnosis_of_a_wrong_answer(lab_server):
+    answer = press_validate(lab_server, "wrong.ipynb")
+    failed = answer["value"]["failed"]
+    assert len(failed) == 1 and "check_mse_loss" in failed[0]["source"], [f["source"][:60] for f in failed]
+    error = ANSI.sub("", failed[0]["raw_error"])
+    assert "mse_loss(X, y, w, b) does not match" in error and "Likely cause: you summed the squared errors" in error, error[-1500:]
