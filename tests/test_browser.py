@@ -224,3 +224,34 @@ def test_exercise_pages_offer_the_notebook_for_download(visited, built_site, sit
         assert downloads, f"{page}: no .ipynb download link"
         for link in downloads:
             assert (built_site / unquote(urlsplit(link).path.lstrip("/"))).is_file(), link
+
+
+INTERACTIVE_LESSONS = ["chapters/02_sgd_momentum/02_momentum.html", "chapters/03_adaptive_optimizers/03_optimizer_race.html",
+                       "chapters/04_initialization/02_initializers_through_depth.html",
+                       "chapters/05_activation_functions/04_activations_through_depth.html"]
+
+
+@pytest.mark.parametrize("lesson", INTERACTIVE_LESSONS)
+def test_the_exploration_plays_without_a_kernel(browser, site_url, lesson):
+    """Each key exploration has a player whose slider and buttons change the picture, with no kernel and no network."""
+    visit = Visit(browser, site_url + lesson)
+    page = visit.page
+    players = page.locator("div.animation")
+    assert players.count() >= 1, f"{lesson}: no interactive player"
+    player = players.first
+    player.scroll_into_view_if_needed()
+    image, slider = player.locator("img"), player.locator("input.anim-slider")
+    frames = int(slider.evaluate("s => Number(s.max)")) + 1
+    assert frames >= 5, f"{lesson}: only {frames} frames"
+    first = image.get_attribute("src")
+    slider.evaluate("s => { s.value = s.max; s.dispatchEvent(new Event('input')); }")
+    last = image.get_attribute("src")
+    assert first.startswith("data:image/png") and last.startswith("data:image/png") and last != first
+    player.locator("button[title='First frame']").click()
+    assert image.get_attribute("src") == first
+    player.locator("button[title='Next frame']").click()
+    assert image.get_attribute("src") not in (first, last) or frames == 2
+    assert int(slider.evaluate("s => Number(s.value)")) == 1
+    page.screenshot(path=str(SCREENSHOTS / f"player_{Path(lesson).stem}.png"))
+    assert not visit.errors and not visit.outside, (visit.errors, visit.outside)
+    visit.close()
