@@ -12,6 +12,10 @@ study offline, in exam rooms and behind firewalls) and log no JavaScript error.
   page keeps one copy of every script.
 - The theme starts in an empty colour mode and logs an error unless a default
   mode is set; it is set to "auto" (follow the reader's system).
+- Launch buttons (Binder, Colab, JupyterHub) need the course's public
+  repository: they are shown only when ``repository.url`` in ``_config.yml``
+  names one. Without it (Jupyter Book would otherwise fall back to its own
+  repository) no page links to a launch service or a repository.
 """
 from __future__ import annotations
 
@@ -63,6 +67,27 @@ def _unique_scripts(app, pagename, templatename, context, doctree) -> None:
     scripts[:] = unique
 
 
+JUPYTER_BOOK_DEFAULT_REPOSITORY = "https://github.com/executablebooks/jupyter-book"
+
+
+def launch_settings(theme_options: dict) -> dict:
+    """``theme_options`` with the launch buttons and repository links removed unless a course repository is set."""
+    options = dict(theme_options)
+    repository = (options.get("repository_url") or "").strip()
+    if repository and repository.rstrip("/") != JUPYTER_BOOK_DEFAULT_REPOSITORY:
+        return options
+    options["repository_url"] = ""
+    options["launch_buttons"] = {key: "" if key.endswith("_url") else value
+                                 for key, value in (options.get("launch_buttons") or {}).items() if key != "thebe"}
+    for button in ("use_repository_button", "use_issues_button", "use_edit_page_button", "use_source_button"):
+        options[button] = False
+    return options
+
+
+def _launch_buttons(app, config) -> None:
+    config.html_theme_options = launch_settings(config.html_theme_options or {})
+
+
 def _default_colour_mode(app, config) -> None:
     config.html_context = dict(config.html_context or {})
     config.html_context.setdefault("default_mode", "auto")
@@ -71,6 +96,7 @@ def _default_colour_mode(app, config) -> None:
 def setup(app):
     mathjax_source()  # fail early, with the fix, if the package is missing
     app.connect("config-inited", _default_colour_mode)
+    app.connect("config-inited", _launch_buttons)
     app.connect("html-page-context", _unique_scripts, priority=900)
     app.connect("build-finished", _on_build_finished)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -46,20 +46,21 @@ def write_submission(submitted: Path, student: str, notebook, assignment: str = 
 __all__ = ["CHAPTERS", "CHAPTER_1", "NOTEBOOK", "REPOSITORY", "SOLUTIONS", "assignments", "json"]
 
 
-def secret_lines(notebook: nbformat.NotebookNode) -> set[str]:
-    """Stripped lines that stand only inside solution or hidden-test regions of ``notebook``.
+def secret_lines(notebook: nbformat.NotebookNode, regions: tuple[str, ...] = ("SOLUTION", "HIDDEN TESTS")) -> set[str]:
+    """Stripped lines that stand only inside the ``regions`` (solution, hidden tests) of ``notebook``.
 
     A line that the task statement itself quotes (in a markdown cell) is public.
     """
     secret, public = set(), set()
     statements = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
+    begins, ends = tuple(f"### BEGIN {r}" for r in regions), tuple(f"### END {r}" for r in regions)
     for cell in notebook.cells:
         in_secret = False
         for line in cell.source.splitlines():
             stripped = line.strip()
-            if stripped.startswith(("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS")):
+            if stripped.startswith(begins):
                 in_secret = True
-            elif stripped.startswith(("### END SOLUTION", "### END HIDDEN TESTS")):
+            elif stripped.startswith(ends):
                 in_secret = False
             elif stripped:
                 (secret if in_secret else public).add(stripped)
@@ -90,11 +91,11 @@ def environment() -> dict:
     return env
 
 
-def all_secret_lines() -> set[str]:
-    """Lines of every chapter's solutions and hidden tests that no student-facing page may show."""
+def all_secret_lines(regions: tuple[str, ...] = ("SOLUTION", "HIDDEN TESTS")) -> set[str]:
+    """Lines of every chapter's solutions and hidden tests (or only ``regions``) that no student-facing page may show."""
     secrets = set()
     for path in SOLUTIONS.glob("*/exercises.ipynb"):
-        secrets |= secret_lines(solution_notebook(path.parent.name))
+        secrets |= secret_lines(solution_notebook(path.parent.name), regions)
     return secrets
 
 

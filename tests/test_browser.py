@@ -18,9 +18,10 @@ import threading
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import nbformat
 import pytest
 
-from conftest import REPOSITORY, all_secret_lines
+from conftest import CHAPTER_1, REPOSITORY, all_secret_lines, grade_and_read, solution_notebook, with_cell_source, write_submission
 
 SCREENSHOTS = REPOSITORY / "_build" / "test-artifacts" / "screenshots"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
@@ -59,7 +60,7 @@ def browser():
 class Visit:
     """One page opened in a fresh browser context, with what it logged and what it tried to fetch outside."""
 
-    def __init__(self, browser, url: str):
+    def __init__(self, browser, url: str, typeset: bool = True):
         self.context = browser.new_context(viewport={"width": 1280, "height": 900})
         self.page = self.context.new_page()
         self.errors: list[str] = []
@@ -68,7 +69,8 @@ class Visit:
         self.page.on("pageerror", lambda error: self.errors.append(f"exception: {error}"))
         self.context.route("**/*", self._route)
         self.page.goto(url, wait_until="load")
-        self.wait_for_math()
+        if typeset:
+            self.wait_for_math()
 
     def wait_for_math(self):
         """Wait until MathJax (when the page loads it) has typeset the page."""
@@ -176,6 +178,13 @@ def test_internal_links_resolve(visited, built_site, site_url):
     assert not broken, sorted(broken)[:20]
 
 
+def test_no_launch_or_repository_link_without_a_course_repository(visited):
+    """_config.yml leaves repository.url empty: no page may link to a launch service or to a repository."""
+    services = ("mybinder", "colab.research.google.com", "/hub/user-redirect", "github.com")
+    offenders = {page: [link for link in r["links"] if any(s in link for s in services)] for page, r in visited.items()}
+    assert not any(offenders.values()), {p: links for p, links in offenders.items() if links}
+
+
 def test_no_solution_or_hidden_test_text_on_any_page(visited):
     secrets = [line for line in all_secret_lines() if len(line) > 20]
     assert secrets
@@ -255,3 +264,40 @@ def test_the_exploration_plays_without_a_kernel(browser, site_url, lesson):
     page.screenshot(path=str(SCREENSHOTS / f"player_{Path(lesson).stem}.png"))
     assert not visit.errors and not visit.outside, (visit.errors, visit.outside)
     visit.close()
+
+
+@pytest.fixture(scope="module")
+def feedback_pages(tmp_path_factory):
+    """Chapter 1 graded for a student with one wrong answer and a blank one: {student: feedback page path}."""
+    root = tmp_path_factory.mktemp("feedback")
+    master = solution_notebook(CHAPTER_1)
+    wrong = next(c.source for c in master.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "mse_loss").replace("np.mean(", "np.sum(")
+    write_submission(root / "submitted", "wrong_loss", with_cell_source(master, "mse_loss", wrong))
+    write_submission(root / "submitted", "blank", nbformat.read(REPOSITORY / "chapters" / CHAPTER_1 / "exercises.ipynb", as_version=4))
+    grade_and_read(root / "submitted", root / "out")
+    return {student: root / "out" / "feedback" / student / CHAPTER_1 / "exercises.html" for student in ("wrong_loss", "blank")}
+
+
+def test_feedback_page_shows_the_diagnosis_not_a_traceback(browser, feedback_pages):
+    visit = Visit(browser, feedback_pages["wrong_loss"].as_uri(), typeset=False)
+    text = visit.page.inner_text("body")
+    visit.page.screenshot(path=str(SCREENSHOTS / "feedback_wrong_answer.png"), full_page=False)
+    visit.close()
+    assert "mse_loss(X, y, w, b) does not match" in text and "Likely cause: you summed the squared errors" in text, text[:3000]
+    assert "Traceback (most recent call last)" not in text
+    assert text.count("OK: ") >= 5, "the passing checks' messages are shown too"
+    hidden = [line for line in all_secret_lines(("HIDDEN TESTS",)) if len(line) > 20]
+    assert hidden and not [line for line in hidden if line in text]
+    assert "BEGIN HIDDEN TESTS" not in text
+    # nbgrader's feedback template takes MathJax from a CDN; blocked here, the page must still be readable.
+    assert all("mathjax" in url.lower() for url in visit.outside), visit.outside
+    assert all("Failed to load resource" in error for error in visit.errors), visit.errors
+
+
+def test_feedback_page_of_a_blank_notebook_names_each_unanswered_function(browser, feedback_pages):
+    visit = Visit(browser, feedback_pages["blank"].as_uri(), typeset=False)
+    text = visit.page.inner_text("body")
+    visit.close()
+    graded = [c for c in solution_notebook(CHAPTER_1).cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert text.count("NotImplementedError") >= len(graded), text[:2000]
+    assert "sandbox_runner" not in text and "dlcourse/" not in text, "the grader's own frames are no part of the student's feedback"

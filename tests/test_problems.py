@@ -170,3 +170,4 @@ def test_plot_contours_and_curves_draw_what_they_are_given():
     assert ax.get_yscale() == "log"
     assert [len(line.get_xdata()) for line in ax.get_lines()] == [3, 2]
     plt.close("all")
+

@@ -57,3 +57,16 @@ def test_no_solution_or_hidden_test_on_the_site(built_site):
             text = source.read_text(errors="replace")
             leaked = [line for line in secrets if len(line) > 20 and line in text]
             assert not leaked, f"{source}: {leaked[:3]}"
+
+
+def test_launch_buttons_appear_only_with_a_course_repository():
+    from dlcourse.offline_site import JUPYTER_BOOK_DEFAULT_REPOSITORY, launch_settings
+
+    buttons = {"notebook_interface": "jupyterlab", "binderhub_url": "https://mybinder.org", "colab_url": "https://colab.research.google.com",
+               "jupyterhub_url": "", "thebe": False}
+    configured = launch_settings({"repository_url": "https://example.org/course.git", "launch_buttons": buttons})
+    assert configured["launch_buttons"] == buttons and configured["repository_url"] == "https://example.org/course.git"
+    for unset in ("", JUPYTER_BOOK_DEFAULT_REPOSITORY):
+        options = launch_settings({"repository_url": unset, "launch_buttons": buttons, "use_repository_button": True})
+        assert options["repository_url"] == "" and not any(v for k, v in options["launch_buttons"].items() if k.endswith("_url"))
+        assert options["use_repository_button"] is False

@@ -33,10 +33,19 @@ class BlockLibraries(importlib.abc.MetaPathFinder):
         return None
 
 
+LIBRARY_FOLDERS = tuple({os.path.dirname(os.path.dirname(os.path.abspath(__file__))), sys.prefix, sys.base_prefix})
+
+
 def describe_error(error: BaseException, limit: int = 3000) -> str:
-    """The exception as the student would see it: the last frames and the message."""
-    lines = traceback.format_exception(type(error), error, error.__traceback__)
-    text = "".join(lines[-8:])
+    """The exception as the student would see it: the frames of the student's own code (last 6) and the message.
+
+    Frames of the course package, the grader and the libraries are left out:
+    they say nothing about the student's code.
+    """
+    summary = traceback.TracebackException.from_exception(error)
+    own = [frame for frame in summary.stack if not os.path.abspath(frame.filename).startswith(LIBRARY_FOLDERS)]
+    summary.stack = traceback.StackSummary.from_list(own[-6:])
+    text = "".join(summary.format())
     return text if len(text) <= limit else "..." + text[-limit:]
 
 
