@@ -116,3 +116,71 @@ def built_site(tmp_path_factory) -> Path:
     )
     assert result.returncode == 0, f"jupyter-book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
     return output / "_build" / "html"
+
+
+def solution_cell_source(chapter: str, grade_id: str) -> str:
+    """The source of cell ``grade_id`` in the solution notebook of ``chapter``."""
+    return next(c.source for c in solution_notebook(chapter).cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def mutate(chapter: str, grade_id: str, old: str, new: str) -> str:
+    """The solution cell ``grade_id`` of ``chapter`` with ``old`` replaced by ``new`` (a classic wrong answer)."""
+    source = solution_cell_source(chapter, grade_id)
+    assert old in source, old
+    return source.replace(old, new)
+
+
+def grade_wrong_answers(root: Path, chapter: str, wrong_answers: dict, extra: dict | None = None) -> dict:
+    """Grade, in one batch, ``chapter``'s solution ("solution"), its blank student notebook ("blank"), one submission per
+    wrong answer ({student: (grade_id, source, broken cells)}) and the ``extra`` notebooks ({student: notebook});
+    returns :func:`grade_and_read`'s result."""
+    submitted = root / "submitted"
+    master = solution_notebook(chapter)
+    write_submission(submitted, "solution", master, assignment=chapter)
+    write_submission(submitted, "blank", nbformat.read(CHAPTERS / chapter / NOTEBOOK, as_version=4), assignment=chapter)
+    for student, (cell, source, _) in wrong_answers.items():
+        write_submission(submitted, student, with_cell_source(master, cell, source), assignment=chapter)
+    for student, notebook in (extra or {}).items():
+        write_submission(submitted, student, notebook, assignment=chapter)
+    return grade_and_read(submitted, root / "out")
+
+
+def expected_points(cells: dict[str, int], broken=()) -> dict[str, float]:
+    """Full points for every graded cell of ``cells`` ({grade_id: points}) except the ``broken`` ones, which get 0."""
+    return {c: 0.0 if c in broken else float(p) for c, p in cells.items()}
+
+
+def message(graded: dict, student: str, cell: str) -> str:
+    """The grader's message for ``student``'s graded cell ``cell``."""
+    return {v.grade_id: v.message for v in graded["outcomes"][student].cells}[cell]
+
+
+def chapter_grading_tests(chapter: str, cells: dict[str, int], wrong_answers: dict, diagnoses: list[tuple[str, str, str]],
+                          honest: dict | None = None) -> tuple:
+    """The grading tests every chapter has, for a test module to assign to its globals.
+
+    One batch grades the solution, the blank notebook, each wrong answer
+    ({student: (grade_id, source, broken cells)}) and the ``honest`` variants
+    ({student: notebook}, which keep full marks). The tests: solution full, blank
+    0, honest full; each wrong answer loses exactly its broken cells; each
+    (student, cell, phrase) of ``diagnoses`` finds the phrase in the grader's message.
+    """
+    @pytest.fixture(scope="module")
+    def graded(tmp_path_factory):
+        return grade_wrong_answers(tmp_path_factory.mktemp(f"grading_{chapter}"), chapter, wrong_answers, extra=honest)
+
+    def test_solution_full_marks_honest_full_marks_and_blank_zero(graded):
+        assert points(graded, "solution") == expected_points(cells)
+        assert points(graded, "blank") == expected_points(cells, broken=cells)
+        for student in honest or {}:
+            assert points(graded, student) == expected_points(cells), student
+
+    @pytest.mark.parametrize("student", sorted(wrong_answers))
+    def test_wrong_answer_loses_the_cells_it_breaks(graded, student):
+        assert points(graded, student) == expected_points(cells, wrong_answers[student][2])
+
+    @pytest.mark.parametrize("student, cell, phrase", diagnoses)
+    def test_the_diagnosis_names_the_mistake(graded, student, cell, phrase):
+        assert phrase in message(graded, student, cell), message(graded, student, cell)[:1500]
+
+    return graded, test_solution_full_marks_honest_full_marks_and_blank_zero, test_wrong_answer_loses_the_cells_it_breaks, test_the_diagnosis_names_the_mistake

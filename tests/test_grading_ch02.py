@@ -1,10 +1,7 @@
 """Chapter 2's exercise through the grader: solution, blank, realistic mistakes, honest variants."""
 from __future__ import annotations
 
-import nbformat
-import pytest
-
-from conftest import CHAPTERS, NOTEBOOK, grade_and_read, points, solution_notebook, with_cell_source, write_submission
+from conftest import chapter_grading_tests, solution_notebook, with_cell_source
 
 CHAPTER = "02_sgd_momentum"
 CELLS = {"test_minibatches": 2, "test_sgd": 4, "test_train_epoch": 3}
@@ -111,38 +108,19 @@ def sgd_update(params, grads, state, learning_rate, momentum=0.0, nesterov=False
 }
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    root = tmp_path_factory.mktemp("grading_ch02")
-    submitted = root / "submitted"
-    master = solution_notebook(CHAPTER)
-    write_submission(submitted, "solution", master, assignment=CHAPTER)
-    write_submission(submitted, "blank", nbformat.read(CHAPTERS / CHAPTER / NOTEBOOK, as_version=4), assignment=CHAPTER)
-    for student, (cell, source, _) in WRONG_ANSWERS.items():
-        write_submission(submitted, student, with_cell_source(master, cell, source), assignment=CHAPTER)
-    honest = master
+def honest_notebook():
+    """The solution with every honest variant in place (it must keep full marks)."""
+    notebook = solution_notebook(CHAPTER)
     for cell, source in HONEST.items():
-        honest = with_cell_source(honest, cell, source)
-    write_submission(submitted, "honest", honest, assignment=CHAPTER)
-    return grade_and_read(submitted, root / "out")
+        notebook = with_cell_source(notebook, cell, source)
+    return notebook
 
 
-def test_solution_full_marks_and_blank_zero(graded):
-    assert points(graded, "solution") == {c: float(p) for c, p in CELLS.items()}
-    assert points(graded, "blank") == {c: 0.0 for c in CELLS}
-    assert points(graded, "honest") == {c: float(p) for c, p in CELLS.items()}
+DIAGNOSES = [
+    ("learning_rate_outside_velocity", "test_sgd", "PyTorch form"),
+    ("updates_in_place", "test_sgd", "in place"),
+    ("not_shuffled", "test_minibatches", "not shuffled"),
+]
 
-
-@pytest.mark.parametrize("student", sorted(WRONG_ANSWERS))
-def test_wrong_answer_loses_the_cells_it_breaks(graded, student):
-    _, _, broken = WRONG_ANSWERS[student]
-    assert points(graded, student) == {c: 0.0 if c in broken else float(p) for c, p in CELLS.items()}
-
-
-def test_the_diagnosis_names_the_mistake(graded):
-    messages = {v.grade_id: v.message for v in graded["outcomes"]["learning_rate_outside_velocity"].cells}
-    assert "PyTorch form" in messages["test_sgd"]
-    messages = {v.grade_id: v.message for v in graded["outcomes"]["updates_in_place"].cells}
-    assert "in place" in messages["test_sgd"]
-    messages = {v.grade_id: v.message for v in graded["outcomes"]["not_shuffled"].cells}
-    assert "not shuffled" in messages["test_minibatches"]
+graded, test_solution_full_marks_honest_full_marks_and_blank_zero, test_wrong_answer_loses_the_cells_it_breaks, test_the_diagnosis_names_the_mistake = \
+    chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES, honest={"honest": honest_notebook()})

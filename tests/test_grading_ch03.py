@@ -1,23 +1,14 @@
 """Chapter 3's exercise through the grader: solution, blank, and the classic wrong versions of each optimizer."""
 from __future__ import annotations
 
-import nbformat
-import pytest
-
-from conftest import CHAPTERS, NOTEBOOK, grade_and_read, points, solution_notebook, with_cell_source, write_submission
+from conftest import chapter_grading_tests, mutate as mutate_cell
 
 CHAPTER = "03_adaptive_optimizers"
 CELLS = {"test_adagrad": 2, "test_rmsprop": 3, "test_adam": 3, "test_adamw": 2}
 
 
-def solution_source(cell: str) -> str:
-    return next(c.source for c in solution_notebook(CHAPTER).cells if c.metadata.get("nbgrader", {}).get("grade_id") == cell)
-
-
 def mutate(cell: str, old: str, new: str) -> str:
-    source = solution_source(cell)
-    assert old in source, old
-    return source.replace(old, new)
+    return mutate_cell(CHAPTER, cell, old, new)
 
 
 # student -> (cell, source, graded cells that must score 0); adamw uses adam_update, so Adam's mistakes reach it too
@@ -49,36 +40,13 @@ def adamw_update(params, grads, state, learning_rate, weight_decay=0.004, beta_1
 }
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    root = tmp_path_factory.mktemp("grading_ch03")
-    submitted = root / "submitted"
-    master = solution_notebook(CHAPTER)
-    write_submission(submitted, "solution", master, assignment=CHAPTER)
-    write_submission(submitted, "blank", nbformat.read(CHAPTERS / CHAPTER / NOTEBOOK, as_version=4), assignment=CHAPTER)
-    for student, (cell, source, _) in WRONG_ANSWERS.items():
-        write_submission(submitted, student, with_cell_source(master, cell, source), assignment=CHAPTER)
-    return grade_and_read(submitted, root / "out")
-
-
-def test_solution_full_marks_and_blank_zero(graded):
-    assert points(graded, "solution") == {c: float(p) for c, p in CELLS.items()}
-    assert points(graded, "blank") == {c: 0.0 for c in CELLS}
-
-
-@pytest.mark.parametrize("student", sorted(WRONG_ANSWERS))
-def test_wrong_answer_loses_the_cells_it_breaks(graded, student):
-    _, _, broken = WRONG_ANSWERS[student]
-    assert points(graded, student) == {c: 0.0 if c in broken else float(p) for c, p in CELLS.items()}
-
-
-@pytest.mark.parametrize("student, cell, phrase", [
+DIAGNOSES = [
     ("adagrad_epsilon_outside", "test_adagrad", "inside the square root"),
     ("adagrad_accumulator_from_zero", "test_adagrad", "not at 0"),
     ("adam_without_bias_correction", "test_adam", "bias correction is missing"),
     ("adamw_decay_after_step", "test_adamw", "before the Adam step"),
     ("adamw_as_l2", "test_adamw", "L2 regularisation"),
-])
-def test_the_diagnosis_names_the_mistake(graded, student, cell, phrase):
-    messages = {v.grade_id: v.message for v in graded["outcomes"][student].cells}
-    assert phrase in messages[cell], messages[cell][:1500]
+]
+
+graded, test_solution_full_marks_honest_full_marks_and_blank_zero, test_wrong_answer_loses_the_cells_it_breaks, test_the_diagnosis_names_the_mistake = \
+    chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES)

@@ -1,10 +1,7 @@
 """Chapter 4's exercise through the grader: solution, blank, and the classic wrong versions of each part."""
 from __future__ import annotations
 
-import nbformat
-import pytest
-
-from conftest import CHAPTERS, NOTEBOOK, grade_and_read, points, solution_notebook, with_cell_source, write_submission
+from conftest import chapter_grading_tests, mutate as mutate_cell
 
 CHAPTER = "04_initialization"
 CELLS = {"test_compute_fans": 1, "test_variance_scaling_parameter": 2, "test_variance_scaling_sample": 2, "test_initialize": 1,
@@ -13,9 +10,7 @@ INITIALIZERS = {"test_compute_fans", "test_variance_scaling_parameter", "test_va
 
 
 def mutate(cell: str, old: str, new: str) -> str:
-    source = next(c.source for c in solution_notebook(CHAPTER).cells if c.metadata.get("nbgrader", {}).get("grade_id") == cell)
-    assert old in source, old
-    return source.replace(old, new)
+    return mutate_cell(CHAPTER, cell, old, new)
 
 
 # student -> (cell, source, graded cells that must score 0); later parts call earlier functions, so a mistake reaches them too
@@ -55,30 +50,7 @@ def clip_by_global_norm(t_list, clip_norm):
 }
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    root = tmp_path_factory.mktemp("grading_ch04")
-    submitted = root / "submitted"
-    master = solution_notebook(CHAPTER)
-    write_submission(submitted, "solution", master, assignment=CHAPTER)
-    write_submission(submitted, "blank", nbformat.read(CHAPTERS / CHAPTER / NOTEBOOK, as_version=4), assignment=CHAPTER)
-    for student, (cell, source, _) in WRONG_ANSWERS.items():
-        write_submission(submitted, student, with_cell_source(master, cell, source), assignment=CHAPTER)
-    return grade_and_read(submitted, root / "out")
-
-
-def test_solution_full_marks_and_blank_zero(graded):
-    assert points(graded, "solution") == {c: float(p) for c, p in CELLS.items()}
-    assert points(graded, "blank") == {c: 0.0 for c in CELLS}
-
-
-@pytest.mark.parametrize("student", sorted(WRONG_ANSWERS))
-def test_wrong_answer_loses_the_cells_it_breaks(graded, student):
-    _, _, broken = WRONG_ANSWERS[student]
-    assert points(graded, student) == {c: 0.0 if c in broken else float(p) for c, p in CELLS.items()}
-
-
-@pytest.mark.parametrize("student, cell, phrase", [
+DIAGNOSES = [
     ("fans_without_receptive_field", "test_compute_fans", "receptive field is missing"),
     ("truncation_not_corrected", "test_variance_scaling_parameter", "correction is missing"),
     ("truncation_by_clipping", "test_variance_scaling_sample", "re-drawn, not clipped"),
@@ -88,21 +60,7 @@ def test_wrong_answer_loses_the_cells_it_breaks(graded, student):
     ("global_norm_per_tensor", "test_clip_by_global_norm", "its own norm"),
     ("global_norm_inf_gives_zeros", "test_clip_by_global_norm", "every tensor NaN"),
     ("sgd_without_clipping", "test_clipped_sgd", "not clipped"),
-])
-def test_the_diagnosis_names_the_mistake(graded, student, cell, phrase):
-    messages = {v.grade_id: v.message for v in graded["outcomes"][student].cells}
-    assert phrase in messages[cell], messages[cell][:1500]
+]
 
-
-def test_samples_of_keras_itself_pass_the_statistical_tests():
-    """The judge accepts Keras's own draws: the tests test the distribution, not NumPy's stream."""
-    from dlcourse import keras_reference as ref
-    from dlcourse.checks.initialization import NAMED_INITIALIZERS, judge_sample
-
-    keras = ref.keras
-    for seed in range(3):
-        for name in NAMED_INITIALIZERS:
-            initializer = keras.initializers.get({"class_name": name, "config": {"seed": seed}})
-            shape = (256, 128)
-            sample = ref.keras.ops.convert_to_numpy(initializer(shape))
-            judge_sample(sample, shape, initializer.distribution, ref.initializer_parameter(initializer, shape), name, "Keras")
+graded, test_solution_full_marks_honest_full_marks_and_blank_zero, test_wrong_answer_loses_the_cells_it_breaks, test_the_diagnosis_names_the_mistake = \
+    chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES)

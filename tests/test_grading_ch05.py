@@ -1,10 +1,7 @@
 """Chapter 5's exercise through the grader: solution, blank, and the classic wrong versions of each activation."""
 from __future__ import annotations
 
-import nbformat
-import pytest
-
-from conftest import CHAPTERS, NOTEBOOK, grade_and_read, points, solution_notebook, with_cell_source, write_submission
+from conftest import chapter_grading_tests, mutate as mutate_cell
 
 CHAPTER = "05_activation_functions"
 CELLS = {"test_sigmoid": 3, "test_tanh": 1, "test_relu": 1, "test_leaky_relu": 1, "test_elu": 1, "test_gelu": 2, "test_silu": 1,
@@ -12,9 +9,7 @@ CELLS = {"test_sigmoid": 3, "test_tanh": 1, "test_relu": 1, "test_leaky_relu": 1
 
 
 def mutate(cell: str, old: str, new: str) -> str:
-    source = next(c.source for c in solution_notebook(CHAPTER).cells if c.metadata.get("nbgrader", {}).get("grade_id") == cell)
-    assert old in source, old
-    return source.replace(old, new)
+    return mutate_cell(CHAPTER, cell, old, new)
 
 
 SIGMOID_BODY = '''    x = np.asarray(x)
@@ -46,30 +41,7 @@ WRONG_ANSWERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    root = tmp_path_factory.mktemp("grading_ch05")
-    submitted = root / "submitted"
-    master = solution_notebook(CHAPTER)
-    write_submission(submitted, "solution", master, assignment=CHAPTER)
-    write_submission(submitted, "blank", nbformat.read(CHAPTERS / CHAPTER / NOTEBOOK, as_version=4), assignment=CHAPTER)
-    for student, (cell, source, _) in WRONG_ANSWERS.items():
-        write_submission(submitted, student, with_cell_source(master, cell, source), assignment=CHAPTER)
-    return grade_and_read(submitted, root / "out")
-
-
-def test_solution_full_marks_and_blank_zero(graded):
-    assert points(graded, "solution") == {c: float(p) for c, p in CELLS.items()}
-    assert points(graded, "blank") == {c: 0.0 for c in CELLS}
-
-
-@pytest.mark.parametrize("student", sorted(WRONG_ANSWERS))
-def test_wrong_answer_loses_the_cells_it_breaks(graded, student):
-    _, _, broken = WRONG_ANSWERS[student]
-    assert points(graded, student) == {c: 0.0 if c in broken else float(p) for c, p in CELLS.items()}
-
-
-@pytest.mark.parametrize("student, cell, phrase", [
+DIAGNOSES = [
     ("sigmoid_naive", "test_sigmoid", "overflow encountered in exp"),
     ("sigmoid_where_both_branches", "test_sigmoid", "np.where computes both branches"),
     ("sigmoid_tanh_form", "test_sigmoid", "cancels for x << 0"),
@@ -80,7 +52,7 @@ def test_wrong_answer_loses_the_cells_it_breaks(graded, student):
     ("gelu_full_precision_constant", "test_gelu", "casts it to float32"),
     ("dead_units_strictly_negative", "test_dead_relu_fraction", "use <= 0"),
     ("dead_fraction_of_entries", "test_dead_relu_fraction", "for every example"),
-])
-def test_the_diagnosis_names_the_mistake(graded, student, cell, phrase):
-    messages = {v.grade_id: v.message for v in graded["outcomes"][student].cells}
-    assert phrase in messages[cell], messages[cell][:1500]
+]
+
+graded, test_solution_full_marks_honest_full_marks_and_blank_zero, test_wrong_answer_loses_the_cells_it_breaks, test_the_diagnosis_names_the_mistake = \
+    chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES)
