@@ -39,7 +39,7 @@ def keras_activation(name: str, x: np.ndarray, **arguments) -> tuple[np.ndarray,
     return y.numpy(), tape.gradient(y, t).numpy()
 
 
-def _mistakes(name: str, x: np.ndarray, expected_value: np.ndarray, expected_derivative: np.ndarray, arguments: dict):
+def _mistakes(name: str, x: np.ndarray, arguments: dict):
     """(value mistakes, derivative mistakes): classic wrong versions on ``x``, in float64."""
     x = x.astype(np.float64)
     value, derivative = [], []
@@ -97,7 +97,7 @@ def check_activation(name: str, function: Callable, derivative: Callable, dtype=
     span_note = " (0 and the tails included)" if x is None else ""
     x = activation_grid(dtype) if x is None else np.asarray(x, dtype=dtype)
     expected_value, expected_derivative = keras_activation(name, x, **arguments)
-    value_mistakes, derivative_mistakes = _mistakes(name, x, expected_value, expected_derivative, arguments)
+    value_mistakes, derivative_mistakes = _mistakes(name, x, arguments)
     double = np.dtype(dtype) == np.float64
     rtol = 1e-6 if double else 2e-6
     atol = 1e-300 if double else 1e-37
@@ -138,10 +138,7 @@ def check_dead_relu_fraction(dead_relu_fraction: Callable, layer=None) -> None:
     """``dead_relu_fraction(X, W, b)`` must equal the fraction of units of ``keras.layers.Dense(activation="relu")`` that output 0 for every example."""
     __tracebackhide__ = True
     X, W, b = layer if layer is not None else dense_relu_layer()
-    dense = keras.layers.Dense(W.shape[1], activation="relu", dtype="float64")
-    dense.build((None, W.shape[0]))
-    dense.set_weights([W, b])
-    outputs = dense(tf.constant(X)).numpy()
+    (outputs,) = ref.dense_network_outputs(X, [W], [b], "relu")
     expected = float(np.mean(np.all(outputs == 0, axis=0)))
     z = X @ W + b
     mistakes = [Mistake(float(np.mean(outputs == 0)), "that is the fraction of zero outputs over all examples and units; a unit is dead "

@@ -15,7 +15,7 @@ import numpy as np
 
 from dlcourse import keras_reference as ref
 from dlcourse.checks import callables
-from dlcourse.checks.optimizer_steps import check_optimizer, default_problem, learning_rates, numpy_trajectories
+from dlcourse.checks.optimizer_steps import check_optimizer, default_problem, learning_rates, numpy_trajectories, step_tolerance
 
 keras = ref.keras
 
@@ -35,10 +35,6 @@ def zero_gradient_problem(seed: int = 0, dtype=np.float64):
 def _setup(problem, learning_rate, num_steps, dtype):
     curvatures, minima, starts = problem if problem is not None else default_problem(dtype=dtype)
     return (curvatures, minima, starts), callables.quadratic_gradients(curvatures, minima), learning_rates(learning_rate, num_steps)
-
-
-def _tolerance(starts) -> tuple[float, float]:
-    return (1e-5, 1e-7) if starts[0].dtype == np.float32 else (1e-6, 1e-9)
 
 
 def _describe(name: str, learning_rate, **hyper) -> str:
@@ -66,7 +62,7 @@ def check_adagrad(adagrad_init: Callable, adagrad_update: Callable, learning_rat
     optimizer = lambda: keras.optimizers.Adagrad(learning_rate=learning_rate, initial_accumulator_value=initial_accumulator_value, epsilon=epsilon)  # noqa: E731
     check_optimizer(("adagrad_init", "adagrad_update"), (adagrad_init, adagrad_update), optimizer,
                     _describe("Adagrad", learning_rate, initial_accumulator_value=initial_accumulator_value, epsilon=epsilon),
-                    {"epsilon": epsilon}, learning_rate, num_steps, problem, wrong, *_tolerance(starts),
+                    {"epsilon": epsilon}, learning_rate, num_steps, problem, wrong, *step_tolerance(starts),
                     init_arguments={"initial_accumulator_value": initial_accumulator_value})
 
 
@@ -92,7 +88,7 @@ def check_rmsprop(rmsprop_init: Callable, rmsprop_update: Callable, learning_rat
         wrong.append((keras_rmsprop(momentum=0.0), "momentum is ignored: b = momentum * b + lr * g / sqrt(...); theta -= b."))
     check_optimizer(("rmsprop_init", "rmsprop_update"), (rmsprop_init, rmsprop_update),
                     lambda: keras.optimizers.RMSprop(learning_rate=learning_rate, **hyper), _describe("RMSprop", learning_rate, **hyper),
-                    hyper, learning_rate, num_steps, problem, wrong, *_tolerance(starts))
+                    hyper, learning_rate, num_steps, problem, wrong, *step_tolerance(starts))
 
 
 def _adam_numpy(starts, gradient, rates, beta_1, beta_2, epsilon, bias_correction=True, paper_epsilon=False, decay=0.0, decay_after=False):
@@ -137,7 +133,7 @@ def check_adam(adam_init: Callable, adam_update: Callable, learning_rate=0.05, b
         wrong.append((ref.optimizer_trajectories(keras.optimizers.Adam(learning_rate=learning_rate, **dict(hyper, amsgrad=False)), gradient, starts, num_steps),
                       "amsgrad=True is ignored: keep the running maximum of v and use it in the denominator."))
     check_optimizer(("adam_init", "adam_update"), (adam_init, adam_update), lambda: keras.optimizers.Adam(learning_rate=learning_rate, **hyper),
-                    _describe("Adam", learning_rate, **hyper), hyper, learning_rate, num_steps, problem, wrong, *_tolerance(starts))
+                    _describe("Adam", learning_rate, **hyper), hyper, learning_rate, num_steps, problem, wrong, *step_tolerance(starts))
 
 
 def check_adamw(adam_init: Callable, adamw_update: Callable, learning_rate=0.05, weight_decay: float = 0.004, beta_1: float = 0.9,
@@ -154,4 +150,4 @@ def check_adamw(adam_init: Callable, adamw_update: Callable, learning_rate=0.05,
              (_adam_numpy(starts, l2, rates, beta_1, beta_2, epsilon), "that is L2 regularisation (weight_decay * theta added to the gradient); AdamW's decay is "
                                                                        "decoupled: it shrinks theta directly and never enters m and v.")]
     check_optimizer(("adam_init", "adamw_update"), (adam_init, adamw_update), lambda: keras.optimizers.AdamW(learning_rate=learning_rate, **hyper),
-                    _describe("AdamW", learning_rate, **hyper), hyper, learning_rate, num_steps, problem, wrong, *_tolerance(starts))
+                    _describe("AdamW", learning_rate, **hyper), hyper, learning_rate, num_steps, problem, wrong, *step_tolerance(starts))

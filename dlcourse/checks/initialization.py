@@ -25,7 +25,7 @@ from dlcourse import keras_reference as ref
 from dlcourse.checks import callables
 from dlcourse.checks.cases import CallableSpec, Case, run_check
 from dlcourse.checks.compare import Mistake, assert_matches, describe, fail
-from dlcourse.checks.optimizer_steps import check_optimizer, default_problem
+from dlcourse.checks.optimizer_steps import check_optimizer, default_problem, step_tolerance
 
 keras, tf = ref.keras, ref.tf
 
@@ -159,7 +159,6 @@ def judge_sample(sample, shape: tuple, distribution: str, parameter: float, what
         if at_bound > max(5, n // 1000):
             fail(f"{header}: {at_bound} of {n} values sit exactly at +-{bound:.6g}. Values beyond the bound must be re-drawn, not clipped.")
     mean_error = abs(flat.mean()) / (std / np.sqrt(n))
-    kurtosis = stats.kurtosis(flat, fisher=False)
     std_se = std * np.sqrt(max(law.stats(moments="k") + 2, 0.1) / (4 * n))  # standard error of a sample std
     sample_std = flat.std()
     if abs(sample_std - std) > 5 * std_se:
@@ -169,7 +168,7 @@ def judge_sample(sample, shape: tuple, distribution: str, parameter: float, what
         fail(f"{header}: its mean is {flat.mean():.6g}, {mean_error:.1f} standard errors from 0 (the weights must be centred at 0).")
     result = stats.kstest(flat, law.cdf)
     if result.pvalue < alpha:
-        expected_kurtosis = float(law.stats(moments="k")) + 3
+        kurtosis, expected_kurtosis = stats.kurtosis(flat, fisher=False), float(law.stats(moments="k")) + 3
         fail(f"{header}: the Kolmogorov-Smirnov test rejects it (D = {result.statistic:.4g}, p = {result.pvalue:.2g} < {alpha:g}, "
              f"{n} values). Its kurtosis is {kurtosis:.4g}, the distribution's {expected_kurtosis:.4g} (uniform 1.8, normal 3, "
              "normal truncated at 2 sigma 2.3655): is it the right family?")
@@ -390,7 +389,6 @@ def check_clipped_sgd(clipped_sgd_init: Callable, clipped_sgd_update: Callable, 
              (sgd(), "the gradients are not clipped: clip them by their global norm before the momentum update.")]
     hyper = {"momentum": momentum, "global_clipnorm": global_clipnorm}
     label = f"keras.optimizers.SGD(learning_rate={learning_rate}, momentum={momentum}, global_clipnorm={global_clipnorm})"
-    tolerance = (1e-5, 1e-7) if starts[0].dtype == np.float32 else (1e-6, 1e-9)
     check_optimizer(("clipped_sgd_init", "clipped_sgd_update"), (clipped_sgd_init, clipped_sgd_update),
                     lambda: keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum, global_clipnorm=global_clipnorm),
-                    label, hyper, learning_rate, num_steps, problem, wrong, *tolerance)
+                    label, hyper, learning_rate, num_steps, problem, wrong, *step_tolerance(starts))

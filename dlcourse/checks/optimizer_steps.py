@@ -27,6 +27,11 @@ def default_problem(seed: int = 0, dtype=np.float64):
     return curvatures, minima, starts
 
 
+def step_tolerance(starts: list) -> tuple[float, float]:
+    """(rtol, atol) of a step-by-step comparison with Keras: looser for float32 parameters than for float64."""
+    return (1e-5, 1e-7) if starts[0].dtype == np.float32 else (1e-6, 1e-9)
+
+
 def learning_rates(learning_rate, num_steps: int) -> list[float]:
     """The rate Keras uses at each update: a schedule's float32 values, or the constant rounded to float32."""
     values = ref.schedule_values(learning_rate, np.arange(num_steps)) if callable(learning_rate) else np.full(num_steps, learning_rate)
