@@ -159,3 +159,36 @@ def dense_network_outputs(x: np.ndarray, weights: list, biases: list, activation
         h = layer(h)
         outputs.append(h.numpy())
     return outputs
+
+
+def elementwise_derivative(function: Callable, x, dtype: str = "float32") -> np.ndarray:
+    """f'(x) of an element-wise TensorFlow ``function`` at every element of ``x``, by ``tf.GradientTape``.
+
+    The gradient of ``sum(f(x))`` with respect to ``x`` is f'(x) element by
+    element. Returns an array of ``x``'s shape in ``dtype``.
+    """
+    tensor = tf.constant(x, dtype=dtype)
+    with tf.GradientTape() as tape:
+        tape.watch(tensor)
+        value = function(tensor)
+    return tape.gradient(value, tensor).numpy()
+
+
+def training_step(model, loss: Callable, optimizer, training: bool | None = None) -> Callable:
+    """A compiled training step of ``model``: ``step(x, y) -> (loss, global gradient norm)`` as tensors.
+
+    ``loss(y, model(x, training=training))`` is differentiated with
+    ``tf.GradientTape``; the norm is the raw global norm of the gradients,
+    before the optimizer clips anything; then ``optimizer`` applies them.
+    """
+
+    @tf.function
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            value = loss(y, model(x, training=training))
+        grads = tape.gradient(value, model.trainable_variables)
+        norm = tf.linalg.global_norm(grads)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return value, norm
+
+    return step

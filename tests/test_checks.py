@@ -164,7 +164,7 @@ def test_keras_initializer_parameter_read_off_samples_equals_the_formula(name, s
 @pytest.mark.parametrize("name, arguments", [("relu", {}), ("leaky_relu", {}), ("leaky_relu", {"negative_slope": 0.1}), ("elu", {}), ("elu", {"alpha": 2.0})])
 def test_keras_kink_conventions_the_chapter_5_task_states(name, arguments):
     """What the exercise states about derivatives at 0 is what the installed TensorFlow computes."""
-    from dlcourse.checks.activations import keras_activation
+    from dlcourse.checks.activation_functions import keras_activation
 
     _, derivative = keras_activation(name, np.array([0.0]), **arguments)
     stated = {"relu": 0.0, "leaky_relu": arguments.get("negative_slope", 0.2), "elu": arguments.get("alpha", 1.0)}[name]
