@@ -25,7 +25,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from dlcourse.grading.course import CHAPTERS, NOTEBOOK, SOLUTIONS, prepare_workspace, use_this_environment
+from dlcourse.grading.workspace import CHAPTERS, NOTEBOOK, SOLUTIONS, prepare_workspace, use_this_environment
 from dlcourse.grading.grade import grade_submissions
 from dlcourse.grading.plan import plan_assignment
 

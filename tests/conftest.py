@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dlcourse.grading.course import CHAPTERS, NOTEBOOK, REPOSITORY, SOLUTIONS, assignments
+from dlcourse.grading.workspace import CHAPTERS, NOTEBOOK, REPOSITORY, SOLUTIONS, assignments
 
 CHAPTER_1 = "01_gradient_descent"
 TOC_FILES = re.findall(r"file:\s*(\S+)", (REPOSITORY / "_toc.yml").read_text())
@@ -100,22 +100,25 @@ def all_secret_lines(regions: tuple[str, ...] = ("SOLUTION", "HIDDEN TESTS")) ->
 
 
 @pytest.fixture(scope="session")
-def built_site(tmp_path_factory) -> Path:
-    """The book built with warnings as errors into a scratch folder (once per test session); the HTML folder.
+def built_site() -> Path:
+    """The book built with warnings as errors into the repository's ``_build`` (once per test session); the HTML folder.
 
-    ``COURSE_SITE=_build/html`` reuses a site already built by ``make site`` (while working on the site tests).
+    The same build as ``make site``, with ``--all`` so that every page is read
+    again and its warnings are seen: lessons whose code has not changed since
+    the last build come from Jupyter Book's execution cache (``_build/.jupyter_cache``)
+    and are not executed again. ``COURSE_SITE=_build/html`` reuses a site as it
+    is, without building (while working on the site tests).
     """
     if os.environ.get("COURSE_SITE"):
         site = Path(os.environ["COURSE_SITE"]).resolve()
         assert (site / "intro.html").is_file(), f"COURSE_SITE={site} holds no built site"
         return site
-    output = tmp_path_factory.mktemp("site")
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "jupyter-book"), "build", str(REPOSITORY), "--path-output", str(output), "-W", "-n", "--keep-going"],
+        [str(Path(sys.executable).parent / "jupyter-book"), "build", str(REPOSITORY), "--all", "-W", "-n", "--keep-going"],
         capture_output=True, text=True, env=environment(), timeout=3000,
     )
     assert result.returncode == 0, f"jupyter-book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
-    return output / "_build" / "html"
+    return REPOSITORY / "_build" / "html"
 
 
 def solution_cell_source(chapter: str, grade_id: str) -> str:
@@ -130,19 +133,45 @@ def mutate(chapter: str, grade_id: str, old: str, new: str) -> str:
     return source.replace(old, new)
 
 
-def grade_wrong_answers(root: Path, chapter: str, wrong_answers: dict, extra: dict | None = None) -> dict:
-    """Grade, in one batch, ``chapter``'s solution ("solution"), its blank student notebook ("blank"), one submission per
-    wrong answer ({student: (grade_id, source, broken cells)}) and the ``extra`` notebooks ({student: notebook});
-    returns :func:`grade_and_read`'s result."""
-    submitted = root / "submitted"
+def verdicts_in_process(chapter: str, notebook: nbformat.NotebookNode) -> dict[str, tuple[float, str]]:
+    """{graded cell: (points, message)} of ``notebook`` judged here, without a sandbox: fast, for the diagnoses.
+
+    The same path as the grader's but in this process: the plan's calls are
+    made (:func:`~dlcourse.grading.sandbox_runner.make_call`, data through the
+    wire format) on the functions the student's cells define, then judged
+    (:func:`~dlcourse.grading.run.judge`).
+    """
+    from dlcourse.grading.plan import plan_assignment, student_code
+    from dlcourse.grading.run import judge
+    from dlcourse.grading.sandbox_runner import make_call
+
+    plan = plan_assignment(chapter)
+    namespace: dict = {}
+    for cell in student_code(plan, notebook):
+        try:
+            exec(compile(cell["source"], f"<{cell['id']}>", "exec"), namespace)
+        except Exception:  # as in the sandbox: a cell that raises leaves what it defined before
+            pass
+    calls = json.loads(json.dumps(plan.encoded_calls))  # what the sandbox receives
+    results = {n: json.loads(json.dumps(make_call(namespace, n, call))) for n, call in enumerate(calls)}
+    return {v.grade_id: (v.points, v.message) for v in judge(plan, results)}
+
+
+def chapter_notebooks(chapter: str, wrong_answers: dict, honest: dict | None = None) -> dict[str, nbformat.NotebookNode]:
+    """{student: notebook}: the solution ("solution"), the blank student notebook ("blank"), one per wrong answer
+    ({student: (grade_id, source, broken cells)}) and the ``honest`` notebooks ({student: notebook})."""
     master = solution_notebook(chapter)
-    write_submission(submitted, "solution", master, assignment=chapter)
-    write_submission(submitted, "blank", nbformat.read(CHAPTERS / chapter / NOTEBOOK, as_version=4), assignment=chapter)
-    for student, (cell, source, _) in wrong_answers.items():
-        write_submission(submitted, student, with_cell_source(master, cell, source), assignment=chapter)
-    for student, notebook in (extra or {}).items():
-        write_submission(submitted, student, notebook, assignment=chapter)
-    return grade_and_read(submitted, root / "out")
+    notebooks = {"solution": master, "blank": nbformat.read(CHAPTERS / chapter / NOTEBOOK, as_version=4)}
+    notebooks.update({student: with_cell_source(master, cell, source) for student, (cell, source, _) in wrong_answers.items()})
+    notebooks.update(honest or {})
+    return notebooks
+
+
+def grade_batch(root: Path, chapter: str, notebooks: dict[str, nbformat.NotebookNode]) -> dict:
+    """Grade ``notebooks`` ({student: notebook}) of ``chapter`` in one sandboxed batch; :func:`grade_and_read`'s result."""
+    for student, notebook in notebooks.items():
+        write_submission(root / "submitted", student, notebook, assignment=chapter)
+    return grade_and_read(root / "submitted", root / "out")
 
 
 def expected_points(cells: dict[str, int], broken=()) -> dict[str, float]:
@@ -159,28 +188,44 @@ def chapter_grading_tests(chapter: str, cells: dict[str, int], wrong_answers: di
                           honest: dict | None = None) -> tuple:
     """The grading tests every chapter has, for a test module to assign to its globals.
 
-    One batch grades the solution, the blank notebook, each wrong answer
-    ({student: (grade_id, source, broken cells)}) and the ``honest`` variants
-    ({student: notebook}, which keep full marks). The tests: solution full, blank
-    0, honest full; each wrong answer loses exactly its broken cells; each
-    (student, cell, phrase) of ``diagnoses`` finds the phrase in the grader's message.
+    In this process (fast): the solution and every ``honest`` variant
+    ({student: notebook}) keep full marks, the blank notebook scores 0, each
+    wrong answer ({student: (grade_id, source, broken cells)}) loses exactly
+    its broken cells, and each (student, cell, phrase) of ``diagnoses`` finds
+    the phrase in the message. In one sandboxed batch (marked ``grading``):
+    the real grader gives every submission the same points and messages (their first lines).
     """
-    @pytest.fixture(scope="module")
-    def graded(tmp_path_factory):
-        return grade_wrong_answers(tmp_path_factory.mktemp(f"grading_{chapter}"), chapter, wrong_answers, extra=honest)
+    notebooks = chapter_notebooks(chapter, wrong_answers, honest)
 
-    def test_solution_full_marks_honest_full_marks_and_blank_zero(graded):
-        assert points(graded, "solution") == expected_points(cells)
-        assert points(graded, "blank") == expected_points(cells, broken=cells)
+    @pytest.fixture(scope="module")
+    def verdicts():
+        return {student: verdicts_in_process(chapter, notebook) for student, notebook in notebooks.items()}
+
+    def points_of(verdicts, student):
+        return {cell: verdicts[student][cell][0] for cell in cells}
+
+    def test_solution_full_marks_honest_full_marks_and_blank_zero(verdicts):
+        assert set(verdicts["solution"]) == set(cells)
+        assert points_of(verdicts, "solution") == expected_points(cells)
+        assert points_of(verdicts, "blank") == expected_points(cells, broken=cells)
         for student in honest or {}:
-            assert points(graded, student) == expected_points(cells), student
+            assert points_of(verdicts, student) == expected_points(cells), (student, verdicts[student])
 
     @pytest.mark.parametrize("student", sorted(wrong_answers))
-    def test_wrong_answer_loses_the_cells_it_breaks(graded, student):
-        assert points(graded, student) == expected_points(cells, wrong_answers[student][2])
+    def test_wrong_answer_loses_the_cells_it_breaks(verdicts, student):
+        assert points_of(verdicts, student) == expected_points(cells, wrong_answers[student][2])
 
     @pytest.mark.parametrize("student, cell, phrase", diagnoses)
-    def test_the_diagnosis_names_the_mistake(graded, student, cell, phrase):
-        assert phrase in message(graded, student, cell), message(graded, student, cell)[:1500]
+    def test_the_diagnosis_names_the_mistake(verdicts, student, cell, phrase):
+        assert phrase in verdicts[student][cell][1], verdicts[student][cell][1][:1500]
 
-    return graded, test_solution_full_marks_honest_full_marks_and_blank_zero, test_wrong_answer_loses_the_cells_it_breaks, test_the_diagnosis_names_the_mistake
+    @pytest.mark.grading
+    def test_the_sandboxed_grader_gives_the_same_verdicts(verdicts, tmp_path_factory):
+        graded = grade_batch(tmp_path_factory.mktemp(f"grading_{chapter}"), chapter, notebooks)
+        for student in notebooks:
+            assert points(graded, student) == points_of(verdicts, student), student
+            for cell in cells:  # the first line: a traceback's file names differ between IPython and this process
+                assert message(graded, student, cell).split("\n")[0] == verdicts[student][cell][1].split("\n")[0], (student, cell)
+
+    return (verdicts, test_solution_full_marks_honest_full_marks_and_blank_zero, test_wrong_answer_loses_the_cells_it_breaks,
+            test_the_diagnosis_names_the_mistake, test_the_sandboxed_grader_gives_the_same_verdicts)

@@ -23,6 +23,8 @@ import pytest
 
 from conftest import CHAPTER_1, REPOSITORY, all_secret_lines, grade_and_read, solution_notebook, with_cell_source, write_submission
 
+pytestmark = pytest.mark.browser
+
 SCREENSHOTS = REPOSITORY / "_build" / "test-artifacts" / "screenshots"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 # Visible text that means TeX was left unrendered.

@@ -19,6 +19,8 @@ from conftest import CHAPTER_1, REPOSITORY, solution_notebook, with_cell_source,
 from dlcourse.grading.grade import grade_submissions
 from dlcourse.grading.sandbox import FIRST_UID, Limits
 
+pytestmark = pytest.mark.grading
+
 LIMITS = Limits(cell_seconds=10, call_seconds=8)
 WORKERS = 2
 FULL = {"test_mse_loss": 1, "test_mse_gradient": 2, "test_numerical_gradient": 2, "test_gradient_descent": 3,

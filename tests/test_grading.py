@@ -16,6 +16,8 @@ import pytest
 from conftest import CHAPTER_1, CHAPTERS, NOTEBOOK, solution_notebook, with_cell_source, write_submission
 from dlcourse.grading.grade import grade_submissions
 
+pytestmark = pytest.mark.grading
+
 # A realistic wrong implementation per graded function: (student, cell, source, graded cell that must score 0).
 WRONG_ANSWERS = {
     "sum_not_mean": ("mse_loss", """

@@ -13,6 +13,8 @@ import pytest
 from conftest import CHAPTER_1, solution_notebook, with_cell_source, write_submission
 from dlcourse.grading.grade import grade_submissions
 
+pytestmark = pytest.mark.grading
+
 SLOW = "import time\ndef mse_loss(X, y, w, b):\n    time.sleep(0.3)\n    return float(np.mean((X @ w + b - y) ** 2))"
 WRONG = "def exponential_decay(step, initial_learning_rate, decay_steps, decay_rate, staircase=False):\n    return initial_learning_rate * decay_rate ** (step / decay_steps + 1)"
 

@@ -25,6 +25,8 @@ import pytest
 
 from conftest import CHAPTER_1, CHAPTERS, NOTEBOOK, environment, solution_notebook
 
+pytestmark = pytest.mark.lab
+
 JUPYTER = str(Path(sys.executable).parent / "jupyter")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

@@ -1,11 +1,13 @@
-"""The lessons execute, and the website builds with warnings as errors and shows no solution."""
-from __future__ import annotations
+"""The lessons execute, and the website builds with warnings as errors and shows no solution.
 
-import time
+The lessons run once per test session, in the site build (Jupyter Book's
+execution cache, ``_build/.jupyter_cache``, shared with ``make site``): the
+tests read the executed notebooks and their execution times from that cache.
+"""
+from __future__ import annotations
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from conftest import CHAPTERS, REPOSITORY, TOC_FILES, all_secret_lines
 
@@ -16,14 +18,26 @@ def test_there_are_lessons():
     assert len(LESSONS) >= 4, LESSONS
 
 
+@pytest.fixture(scope="module")
+def execution_cache(built_site):
+    """The site build's jupyter-cache: the lessons as the build executed them."""
+    from jupyter_cache import get_cache
+
+    return get_cache(str(built_site.parent / ".jupyter_cache"))
+
+
+@pytest.mark.site
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_lesson_executes_without_error(lesson):
-    notebook = nbformat.read(lesson, as_version=4)
-    started = time.perf_counter()
-    NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(lesson.parent)}}).execute()
-    elapsed = time.perf_counter() - started
-    print(f"{lesson.name}: {elapsed:.1f} s")
-    figures = sum("image/png" in o.get("data", {}) for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
+def test_lesson_executes_without_error(lesson, execution_cache):
+    try:
+        record = execution_cache.match_cache_notebook(nbformat.read(lesson, as_version=4))
+    except KeyError:
+        pytest.fail(f"{lesson.name}: the site build holds no successful execution of this version of the lesson")
+    executed = execution_cache.get_cache_bundle(record.pk).nb
+    print(f"{lesson.name}: executed in {record.data.get('execution_seconds', float('nan')):.1f} s by the site build")
+    outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"], f"{lesson.name}: a cell raised"
+    figures = sum("image/png" in o.get("data", {}) for o in outputs)
     assert figures >= 3, f"{lesson.name} draws only {figures} figure(s): a lesson shows its ideas"
 
 
@@ -32,11 +46,13 @@ def test_lesson_is_listed_in_the_table_of_contents(lesson):
     assert str(lesson.relative_to(REPOSITORY).with_suffix("")) in TOC_FILES
 
 
+@pytest.mark.site
 def test_every_toc_page_is_built(built_site):
     for page in TOC_FILES + ["intro"]:
         assert (built_site / f"{page}.html").exists(), page
 
 
+@pytest.mark.site
 def test_lesson_pages_show_executed_figures(built_site):
     for lesson in LESSONS:
         html = (built_site / lesson.relative_to(REPOSITORY).with_suffix(".html")).read_text()
@@ -44,6 +60,7 @@ def test_lesson_pages_show_executed_figures(built_site):
         assert "Traceback (most recent call last)" not in html, f"{lesson.name}: an error is shown on the page"
 
 
+@pytest.mark.site
 def test_no_solution_or_hidden_test_on_the_site(built_site):
     secrets = all_secret_lines()
     pages = list(built_site.rglob("*.html"))

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from conftest import CHAPTERS, NOTEBOOK, assignments, secret_lines, solution_notebook
-from dlcourse.grading.course import generate_student_notebooks
+from dlcourse.grading.workspace import generate_student_notebooks
 
 SECRETS = ["BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"]
 

@@ -59,7 +59,7 @@ class Case:
 
 
 class StudentFunction:
-    """Stands for the student's function ``name`` while the grader plans a test cell."""
+    """Stands for the student's function ``name`` while the grader plans a test cell; ``recorded`` collects the calls."""
 
     def __init__(self, name: str, recorded: list):
         self.name, self.recorded = name, recorded
@@ -93,17 +93,17 @@ def data_only(args: tuple) -> tuple:
     return tuple(None if callable(a) else a for a in args)
 
 
-def call_case(functions: tuple, case: Case, args: tuple, kwargs: dict) -> Any:
-    """Call the student's function (or the case's driver with the student's functions)."""
+def call_case(functions: tuple, driver: str | None, args: tuple, kwargs: dict) -> Any:
+    """Call the student's function, or the trusted ``driver`` of :mod:`dlcourse.checks.callables` with the student's functions."""
     __tracebackhide__ = True
-    if case.driver is None:
+    if driver is None:
         return call_student(functions[0], *args, name=getattr(functions[0], "__name__", None), **kwargs)
     from dlcourse.checks import callables
 
     for function in functions:
         if not callable(function):
             fail(f"{function!r} is not a function; define it in the cell above and run that cell.")
-    return getattr(callables, case.driver)(*functions, *args, **kwargs)
+    return getattr(callables, driver)(*functions, *args, **kwargs)
 
 
 def run_check(function: Callable | tuple, cases: list[Case], success: str) -> None:
@@ -117,6 +117,6 @@ def run_check(function: Callable | tuple, cases: list[Case], success: str) -> No
     for case in cases:
         args = materialize(copy_inputs(case.args))
         kwargs = materialize(copy_inputs(case.kwargs))
-        result = call_case(functions, case, args, kwargs)
+        result = call_case(functions, case.driver, args, kwargs)
         case.judge(result, data_only(args))
     passed(success)

@@ -32,6 +32,21 @@ class Mistake:
     hint: str
 
 
+class Unsupported:
+    """What a judge receives in place of an object that cannot cross from the grading sandbox as data.
+
+    The grader's wire format (:mod:`dlcourse.grading.wire`) decodes an object
+    it cannot carry (a generator, an array of strings, an instance of some
+    class) into this; the judges name its ``description`` in their messages.
+    """
+
+    def __init__(self, description: str):
+        self.description = description
+
+    def __repr__(self) -> str:
+        return f"<{self.description}>"
+
+
 def fail(message: str) -> None:
     """Raise :class:`CheckFailed` with ``message`` (hides this frame in IPython)."""
     __tracebackhide__ = True
@@ -50,7 +65,7 @@ def to_float_array(value: Any, *, what: str, dtype=np.float64) -> np.ndarray:
         fail(f"{what} is None. Did you forget a `return` statement?")
     if isinstance(value, (bool, np.bool_)):
         fail(f"{what} is a bool ({value!r}); a number or a NumPy array was expected.")
-    if hasattr(value, "description") and type(value).__name__ == "Unsupported":  # sent by the grader's sandbox
+    if isinstance(value, Unsupported):  # an object the grading sandbox could not send as data
         fail(f"{what} is a {value.description}; a NumPy array (or a plain number) was expected.")
     allowed = (np.ndarray, np.number, int, float, list, tuple)
     if not isinstance(value, allowed):

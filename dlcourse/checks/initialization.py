@@ -25,7 +25,7 @@ from dlcourse import keras_reference as ref
 from dlcourse.checks import callables
 from dlcourse.checks.cases import CallableSpec, Case, run_check
 from dlcourse.checks.compare import Mistake, assert_matches, describe, fail
-from dlcourse.checks.optimizer_steps import check_optimizer, default_problem, step_tolerance
+from dlcourse.checks.optimizer_steps import check_optimizer, default_problem, keras_run
 
 keras, tf = ref.keras, ref.tf
 
@@ -377,18 +377,18 @@ def check_clipped_sgd(clipped_sgd_init: Callable, clipped_sgd_update: Callable, 
     """``clipped_sgd_update`` must follow ``keras.optimizers.SGD(learning_rate, momentum, global_clipnorm=...)`` step by step."""
     __tracebackhide__ = True
     problem = problem if problem is not None else default_problem(seed=4, dtype=dtype)
-    curvatures, minima, starts = problem
-    gradient = callables.quadratic_gradients(curvatures, minima)
 
     def sgd(**clipping):
-        return ref.optimizer_trajectories(keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum, **clipping), gradient, starts, num_steps)
+        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum, **clipping)
 
-    wrong = [(sgd(clipnorm=global_clipnorm), "each tensor was clipped by its own norm (Keras's clipnorm); global_clipnorm scales all gradients "
-                                             "by one factor from the norm of all of them together."),
-             (sgd(clipvalue=global_clipnorm), "that is clipping by value (Keras's clipvalue); clip the gradients by their global norm."),
-             (sgd(), "the gradients are not clipped: clip them by their global norm before the momentum update.")]
+    mistakes = [(keras_run(sgd(clipnorm=global_clipnorm), problem, num_steps),
+                 "each tensor was clipped by its own norm (Keras's clipnorm); global_clipnorm scales all gradients "
+                 "by one factor from the norm of all of them together."),
+                (keras_run(sgd(clipvalue=global_clipnorm), problem, num_steps),
+                 "that is clipping by value (Keras's clipvalue); clip the gradients by their global norm."),
+                (keras_run(sgd(), problem, num_steps), "the gradients are not clipped: clip them by their global norm before the momentum update.")]
     hyper = {"momentum": momentum, "global_clipnorm": global_clipnorm}
     label = f"keras.optimizers.SGD(learning_rate={learning_rate}, momentum={momentum}, global_clipnorm={global_clipnorm})"
-    check_optimizer(("clipped_sgd_init", "clipped_sgd_update"), (clipped_sgd_init, clipped_sgd_update),
-                    lambda: keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum, global_clipnorm=global_clipnorm),
-                    label, hyper, learning_rate, num_steps, problem, wrong, *step_tolerance(starts))
+    check_optimizer((clipped_sgd_init, clipped_sgd_update), names=("clipped_sgd_init", "clipped_sgd_update"),
+                    keras_optimizer=lambda: sgd(global_clipnorm=global_clipnorm), label=label, learning_rate=learning_rate,
+                    num_steps=num_steps, problem=problem, hyperparameters=hyper, mistakes=mistakes)

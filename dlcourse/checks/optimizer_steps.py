@@ -1,9 +1,12 @@
 """Drive a student's optimizer (``init``/``update``) and compare every step with a Keras optimizer.
 
-Shared by the SGD chapter and the adaptive-optimizers chapter: the student's
-pair runs through :func:`dlcourse.checks.callables.run_optimizer` (live or in
-the grading sandbox) and each parameter's trajectory is compared with the
-Keras optimizer's on the same problem, in float64 or float32.
+Shared by the optimizer chapters: the student's pair runs through
+:func:`dlcourse.checks.callables.run_optimizer` (live or in the grading
+sandbox) and each parameter's trajectory is compared with the Keras
+optimizer's on the same problem, in float64 or float32. The classic mistakes
+are trajectories too: a Keras optimizer with other arguments
+(:func:`keras_run`), or a wrong ``init``/``update`` pair of
+:mod:`dlcourse.optimizers` driven by the same driver (:func:`numpy_run`).
 """
 from __future__ import annotations
 
@@ -38,20 +41,38 @@ def learning_rates(learning_rate, num_steps: int) -> list[float]:
     return [float(np.float32(v)) for v in values]
 
 
-def check_optimizer(names: tuple, functions: tuple, optimizer: Callable[[], object], label: str, hyper: dict,
-                    learning_rate, num_steps: int, problem, wrong: list[tuple[list, str]], rtol: float, atol: float,
-                    init_arguments: dict | None = None) -> None:
-    """Compare the student's ``functions`` = (init, update) with ``optimizer()`` for ``num_steps`` updates.
+def problem_gradient(problem) -> Callable[[list], list]:
+    """The gradient function (list of arrays -> list of arrays) of a (curvatures, minima, starts) problem."""
+    curvatures, minima, _ = problem
+    return callables.quadratic_gradients(curvatures, minima)
 
-    ``hyper`` goes to the student's update, ``init_arguments`` to their init;
-    ``wrong`` lists (trajectories, hint) of classic mistakes on the same
-    problem. ``names`` = (init name, update name), for messages.
+
+def keras_run(optimizer, problem, num_steps: int) -> list[np.ndarray]:
+    """The trajectories of a Keras ``optimizer`` on ``problem``: one (num_steps + 1, *shape) array per parameter."""
+    return ref.optimizer_trajectories(optimizer, problem_gradient(problem), problem[2], num_steps)
+
+
+def numpy_run(init: Callable, update: Callable, problem, rates: list[float], init_arguments: dict | None = None, **hyperparameters) -> list:
+    """The trajectories of a NumPy ``init``/``update`` pair on ``problem``, through the drivers' own loop."""
+    trajectories, _ = callables.run_optimizer(init, update, problem[2], problem_gradient(problem), rates, init_arguments, **hyperparameters)
+    return trajectories
+
+
+def check_optimizer(functions: tuple, *, names: tuple[str, str], keras_optimizer: Callable[[], object], label: str,
+                    learning_rate, num_steps: int, problem, hyperparameters: dict, mistakes: list[tuple[list, str]] = (),
+                    init_arguments: dict | None = None, tolerance: tuple[float, float] | None = None) -> None:
+    """Compare the student's ``functions`` = (init, update) with ``keras_optimizer()`` for ``num_steps`` updates.
+
+    ``hyperparameters`` go to the student's update, ``init_arguments`` to
+    their init; ``mistakes`` lists (trajectories, hint) of classic wrong
+    versions on the same problem; ``names`` = (init name, update name), for
+    messages; ``tolerance`` = (rtol, atol), by default :func:`step_tolerance`.
     """
     __tracebackhide__ = True
-    curvatures, minima, starts = problem
-    gradient = callables.quadratic_gradients(curvatures, minima)
-    expected = ref.optimizer_trajectories(optimizer(), gradient, starts, num_steps)
+    starts = problem[2]
+    expected = keras_run(keras_optimizer(), problem, num_steps)
     rates = learning_rates(learning_rate, num_steps)
+    rtol, atol = tolerance or step_tolerance(starts)
     dtype = starts[0].dtype
 
     def judge(result, _):
@@ -64,22 +85,10 @@ def check_optimizer(names: tuple, functions: tuple, optimizer: Callable[[], obje
             fail(f"{names[1]} must return one new array per parameter ({len(expected)} here).")
         for i, (actual, target) in enumerate(zip(trajectories, expected)):
             assert_matches(actual, target, what=f"parameter {i} (shape {starts[i].shape}, {dtype}) after each update", reference=label,
-                           rtol=rtol, atol=atol, axis_names=("step",), mistakes=[Mistake(t[i], hint) for t, hint in wrong],
+                           rtol=rtol, atol=atol, axis_names=("step",), mistakes=[Mistake(t[i], hint) for t, hint in mistakes],
                            context=f"{len(starts)} parameter tensors, {num_steps} updates")
 
+    curvatures, minima, _ = problem
     case = Case((starts, CallableSpec("quadratic_gradients", {"curvatures": curvatures, "minima": minima}), rates), judge,
-                kwargs=dict(hyper, init_arguments=init_arguments or {}), driver="run_optimizer")
+                kwargs=dict(hyperparameters, init_arguments=init_arguments or {}), driver="run_optimizer")
     run_check(functions, [case], f"{names[0]}/{names[1]} match {label} over {num_steps} steps on {len(starts)} {dtype} tensors.")
-
-
-def numpy_trajectories(step: Callable, starts: list, gradient: Callable, rates: list[float], state: Callable) -> list[np.ndarray]:
-    """Trajectories of a NumPy update rule ``step(p, g, s, lr, t) -> (p, s)`` (for the wrong versions the checks recognise)."""
-    params = [np.array(p) for p in starts]
-    states = [state(p) for p in params]
-    history = [[p.copy() for p in params]]
-    for t, lr in enumerate(rates, start=1):
-        grads = gradient(params)
-        for i, g in enumerate(grads):
-            params[i], states[i] = step(params[i], np.asarray(g, dtype=params[i].dtype), states[i], lr, t)
-        history.append([p.copy() for p in params])
-    return [np.stack([h[i] for h in history]) for i in range(len(params))]

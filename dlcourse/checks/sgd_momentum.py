@@ -1,27 +1,24 @@
 """Checks for the exercises of chapter 2 (mini-batches, SGD with momentum and Nesterov).
 
-The optimizer interface (reused by the adaptive-optimizers chapter)::
-
-    state = <name>_init(params)                       # params: list of float64 arrays
-    new_params, new_state = <name>_update(params, grads, state, learning_rate, **hyperparameters)
-
-``update`` returns new lists and leaves its inputs unchanged; the learning
-rate of update number k is passed in (a schedule is evaluated by the caller at
-k = 0, 1, ...). The checks drive the student's pair with
+``sgd_init``/``sgd_update`` follow the course's optimizer interface (see
+:mod:`dlcourse.optimizers`); the checks drive the student's pair with
 :func:`dlcourse.checks.callables.run_optimizer` and compare every step with
-the Keras optimizer.
+``keras.optimizers.SGD``.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 import numpy as np
 
 from dlcourse import keras_reference as ref
-from dlcourse.checks import callables
+from dlcourse import optimizers
 from dlcourse.checks.cases import CallableSpec, Case, run_check
-from dlcourse.checks.compare import Mistake, assert_matches, fail
-from dlcourse.checks.optimizer_steps import check_optimizer, default_problem, learning_rates  # noqa: F401  (default_problem: for the notebook)
+from dlcourse.checks.compare import Mistake, Unsupported, assert_matches, fail
+from dlcourse.checks.optimizer_steps import check_optimizer, default_problem, keras_run, learning_rates, numpy_run
+
+__all__ = ["check_minibatches", "check_sgd", "check_train_epoch", "classification_data", "default_problem"]
 
 keras = ref.keras
 
@@ -34,7 +31,7 @@ def _as_batches(result, what: str) -> list:
     __tracebackhide__ = True
     if not isinstance(result, (list, tuple)):
         fail(f"{what} must return a list of index arrays; it returned {type(result).__name__}"
-             + (" (a generator? wrap it: return list(...))" if type(result).__name__ in ("generator", "Unsupported") else "") + ".")
+             + (" (a generator? wrap it: return list(...))" if isinstance(result, Unsupported) or inspect.isgenerator(result) else "") + ".")
     return list(result)
 
 
@@ -77,20 +74,6 @@ def check_minibatches(minibatches: Callable, num_examples: int = 10, batch_size:
 # --------------------------------------------------------------------------
 
 
-def _numpy_momentum(params0, gradient, learning_rates, momentum, form: str) -> list[np.ndarray]:
-    """Trajectories of the classic other forms of momentum (for diagnoses): 'pytorch' or 'ema'."""
-    params = [np.array(p, dtype=np.float64) for p in params0]
-    velocity = [np.zeros_like(p) for p in params]
-    history = [[p.copy() for p in params]]
-    for lr in learning_rates:
-        grads = gradient(params)
-        for i, g in enumerate(grads):
-            velocity[i] = momentum * velocity[i] + (g if form == "pytorch" else (1 - momentum) * g)
-            params[i] = params[i] - lr * velocity[i]
-        history.append([p.copy() for p in params])
-    return [np.stack([h[i] for h in history]) for i in range(len(params))]
-
-
 def check_sgd(sgd_init: Callable, sgd_update: Callable, momentum: float = 0.0, nesterov: bool = False, learning_rate=0.05,
               num_steps: int = 25, problem=None, rtol: float = 1e-6, atol: float = 1e-9) -> None:
     """``sgd_init``/``sgd_update`` driven for ``num_steps`` must equal ``keras.optimizers.SGD`` step by step.
@@ -102,32 +85,31 @@ def check_sgd(sgd_init: Callable, sgd_update: Callable, momentum: float = 0.0, n
     receives those same numbers.
     """
     __tracebackhide__ = True
-    curvatures, minima, starts = problem if problem is not None else default_problem()
-    gradient = callables.quadratic_gradients(curvatures, minima)
+    problem = problem if problem is not None else default_problem()
     rates = learning_rates(learning_rate, num_steps)
     keras_momentum = float(np.float32(momentum))
 
     def sgd(**changes):
-        arguments = {"learning_rate": learning_rate, "momentum": momentum, "nesterov": nesterov, **changes}
-        return lambda: keras.optimizers.SGD(**arguments)
+        return keras.optimizers.SGD(**{"learning_rate": learning_rate, "momentum": momentum, "nesterov": nesterov, **changes})
 
-    wrong = []
+    mistakes = []
     if momentum:
-        wrong.append((ref.optimizer_trajectories(sgd(nesterov=not nesterov)(), gradient, starts, num_steps),
-                      "this is plain momentum; with nesterov=True the step is theta + (momentum * v_new - lr * g)." if nesterov
-                      else "this is Nesterov's update; with nesterov=False the step is theta + v_new."))
-        wrong.append((ref.optimizer_trajectories(sgd(momentum=0.0, nesterov=False)(), gradient, starts, num_steps),
-                      "your velocity does not carry over from one step to the next: keep it in the state you return and read it back."))
+        mistakes.append((keras_run(sgd(nesterov=not nesterov), problem, num_steps),
+                         "this is plain momentum; with nesterov=True the step is theta + (momentum * v_new - lr * g)." if nesterov
+                         else "this is Nesterov's update; with nesterov=False the step is theta + v_new."))
+        mistakes.append((keras_run(sgd(momentum=0.0, nesterov=False), problem, num_steps),
+                         "your velocity does not carry over from one step to the next: keep it in the state you return and read it back."))
         if callable(learning_rate):  # with a constant learning rate the PyTorch form is the same update
-            wrong.append((_numpy_momentum(starts, gradient, rates, keras_momentum, "pytorch"),
-                          "that is the PyTorch form (v = momentum*v + g; theta -= lr*v), with the learning rate outside the velocity. "
-                          "Keras puts it inside (v = momentum*v - lr*g; theta += v); the two differ once the learning rate changes."))
-        wrong.append((_numpy_momentum(starts, gradient, rates, keras_momentum, "ema"),
-                      "that is the moving-average form (v = momentum*v + (1-momentum)*g); Keras uses v = momentum*v - lr*g."))
+            mistakes.append((numpy_run(optimizers.sgd_init, optimizers.pytorch_momentum_update, problem, rates, momentum=keras_momentum),
+                             "that is the PyTorch form (v = momentum*v + g; theta -= lr*v), with the learning rate outside the velocity. "
+                             "Keras puts it inside (v = momentum*v - lr*g; theta += v); the two differ once the learning rate changes."))
+        mistakes.append((numpy_run(optimizers.sgd_init, optimizers.ema_momentum_update, problem, rates, momentum=keras_momentum),
+                         "that is the moving-average form (v = momentum*v + (1-momentum)*g); Keras uses v = momentum*v - lr*g."))
     label = "keras.optimizers.SGD(" + ", ".join(
         [f"learning_rate={'a schedule' if callable(learning_rate) else learning_rate}", f"momentum={momentum}"] + (["nesterov=True"] if nesterov else [])) + ")"
-    check_optimizer(("sgd_init", "sgd_update"), (sgd_init, sgd_update), sgd(), label, {"momentum": keras_momentum, "nesterov": nesterov},
-                    learning_rate, num_steps, (curvatures, minima, starts), wrong, rtol, atol)
+    check_optimizer((sgd_init, sgd_update), names=("sgd_init", "sgd_update"), keras_optimizer=sgd, label=label,
+                    learning_rate=learning_rate, num_steps=num_steps, problem=problem,
+                    hyperparameters={"momentum": keras_momentum, "nesterov": nesterov}, mistakes=mistakes, tolerance=(rtol, atol))
 
 
 # --------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from dlcourse.grading.course import REPOSITORY, GradingError, assignments, generate_student_notebooks
+from dlcourse.grading.workspace import REPOSITORY, GradingError, assignments, generate_student_notebooks
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,7 +26,7 @@ from pathlib import Path
 import nbformat
 
 from dlcourse.checks.cases import Case, StudentFunction
-from dlcourse.grading.course import NOTEBOOK, SOLUTIONS, GradingError
+from dlcourse.grading.workspace import NOTEBOOK, SOLUTIONS, GradingError
 from dlcourse.grading.wire import encode
 
 
@@ -41,17 +41,15 @@ class GradedCell:
 
     grade_id: str
     points: float
-    calls: list[tuple[str | tuple, Case]] = field(default_factory=list)  # (student function(s), case)
+    calls: list[tuple[str | tuple, Case]] = field(default_factory=list)  # recorded calls: (student function(s), case)
 
 
 @dataclass
 class AssignmentPlan:
     """Everything the grader needs to grade one assignment, built once per batch."""
 
-    name: str
     master: nbformat.NotebookNode
     solution_ids: list[str]
-    functions: list[str]
     graded: list[GradedCell]
 
     @property
@@ -60,14 +58,33 @@ class AssignmentPlan:
                 if c.cell_type == "code" and str(nbgrader_meta(c).get("grade_id", "")).startswith("imports")]
 
     @property
-    def probes(self) -> list[dict]:
+    def encoded_calls(self) -> list[dict]:
         """Every call of every graded cell, in order, as plain data for the sandbox."""
         return [{"function": name, "args": encode(case.args), "kwargs": encode(case.kwargs), "driver": case.driver}
                 for cell in self.graded for name, case in cell.calls]
 
     @property
+    def first_call_of_each_cell(self) -> list[int]:
+        """The number of each graded cell's first call in :attr:`encoded_calls`."""
+        starts, start = [], 0
+        for cell in self.graded:
+            starts.append(start)
+            start += len(cell.calls)
+        return starts
+
+    @property
+    def call_names(self) -> list[str]:
+        """The student function(s) of each call, for messages (``"adam_init / adam_update"``)."""
+        return [call_name(name) for cell in self.graded for name, _ in cell.calls]
+
+    @property
     def max_score(self) -> float:
         return sum(cell.points for cell in self.graded)
+
+
+def call_name(names: str | tuple) -> str:
+    """The student function(s) a recorded call is made with, as text."""
+    return names if isinstance(names, str) else " / ".join(names)
 
 
 def defined_functions(source: str) -> list[str]:
@@ -112,7 +129,7 @@ def _plan(name: str, notebook_text: str) -> AssignmentPlan:
         if not recorded:
             raise GradingError(f"{name}: graded cell {meta['grade_id']} calls no check of a student function")
         graded.append(GradedCell(meta["grade_id"], float(meta.get("points", 0)), recorded))
-    return AssignmentPlan(name, master, solution_ids, functions, graded)
+    return AssignmentPlan(master, solution_ids, graded)
 
 
 def student_code(plan: AssignmentPlan, submission: nbformat.NotebookNode) -> list[dict]:

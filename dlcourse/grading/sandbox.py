@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dlcourse
+from dlcourse.grading.sandbox_runner import BLOCKED_COURSE_MODULES, BLOCKED_MODULES
 
-HIDDEN_PACKAGES = ("tensorflow", "keras", "tf_keras", "tensorboard", "jax", "torch")
 FIRST_UID = 61000
 
 
@@ -49,7 +49,7 @@ class SandboxRun:
 
     events: list = field(default_factory=list)
     ended: str = ""          # "" when the runner said "done"; else why it stopped
-    stopped_in: str = ""     # the cell id or probe number running when it stopped
+    stopped_in: str = ""     # the cell id or call number running when it stopped
     stdout: str = ""
 
 
@@ -89,9 +89,11 @@ def sandbox_command(channel_fd: int, uid: int, limits: Limits) -> list[str]:
         if not str(mount).startswith("/usr"):
             command += ["--ro-bind", str(mount), str(mount)]
             made.add(mount)
-    for hidden in HIDDEN_PACKAGES:
+    for hidden in BLOCKED_MODULES:
         if (site / hidden).exists():
             command += ["--tmpfs", str(site / hidden)]
+    for module in BLOCKED_COURSE_MODULES:  # an empty file in place of the module's source
+        command += ["--ro-bind", os.devnull, str(package.parent / (module.replace(".", "/") + ".py"))]
     command += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp", "--clearenv"]
     environment = {
         "HOME": "/tmp", "PATH": f"{venv}/bin:/usr/bin:/bin", "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp",
@@ -200,7 +202,7 @@ def _read_events(read_fd: int, limits: Limits, run: SandboxRun) -> None:
                 break
             if kind == "cell_start":
                 deadline, where = time.monotonic() + limits.cell_seconds, f"cell {event.get('id')}"
-            elif kind == "probe_start":
+            elif kind == "call_start":
                 deadline, where = time.monotonic() + limits.call_seconds, f"call {event.get('n')}"
         else:
             continue
@@ -224,6 +226,6 @@ def _stop(process: subprocess.Popen) -> None:
 
 def check_sandbox(limits: Limits = Limits()) -> None:
     """Raise :class:`SandboxUnavailable`, saying why, unless a trivial job runs to its end."""
-    run = run_job({"cells": [{"id": "check", "source": "import numpy"}], "probes": []}, 0, limits)
+    run = run_job({"cells": [{"id": "check", "source": "import numpy"}], "calls": []}, 0, limits)
     if run.ended or not any(e.get("event") == "cell_end" and not e.get("error") for e in run.events):
         raise SandboxUnavailable(f"the grading sandbox does not work on this machine: {run.ended or 'numpy failed to import'}\n{run.stdout[-2000:]}")

@@ -3,12 +3,12 @@
 Reads a job (JSON) on standard input::
 
     {"cells": [{"id": ..., "source": ...}, ...],
-     "probes": [{"function": name, "args": [...], "kwargs": {...}}, ...]}
+     "calls": [{"function": name, "args": [...], "kwargs": {...}, "driver": ...}, ...]}
 
-executes the cells in one IPython shell, calls each probe's function, and
-writes one JSON event per line to the channel file descriptor given as the
-first argument: ``ready``, ``cell_start``/``cell_end``, ``probe_start``/
-``probe_end`` (result and arguments after the call, as plain data), ``done``.
+executes the cells in one IPython shell, makes each call (:func:`make_call`),
+and writes one JSON event per line to the channel file descriptor given as
+the first argument: ``ready``, ``cell_start``/``cell_end``, ``call_start``/
+``call_end`` (result and arguments after the call, as plain data), ``done``.
 Nothing here decides a grade: the grader judges the data outside.
 TensorFlow and Keras cannot be imported here (the course asks for NumPy, and
 the sandbox does not mount them).
@@ -21,7 +21,10 @@ import os
 import sys
 import traceback
 
-BLOCKED_MODULES = ("tensorflow", "keras", "tf_keras", "jax", "torch")
+# The libraries a submission cannot import while graded (the sandbox does not mount them either).
+BLOCKED_MODULES = ("tensorflow", "keras", "tf_keras", "tensorboard", "jax", "torch")
+# The course's own NumPy optimizers (the lessons' reference implementations): not a submission's to call.
+BLOCKED_COURSE_MODULES = ("dlcourse.optimizers",)
 
 
 class BlockLibraries(importlib.abc.MetaPathFinder):
@@ -30,6 +33,8 @@ class BlockLibraries(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in BLOCKED_MODULES:
             raise ImportError(f"{name} is not available while grading: the exercises are solved with NumPy only")
+        if name in BLOCKED_COURSE_MODULES:
+            raise ImportError(f"{name} is not available while grading: write the exercise's functions yourself")
         return None
 
 
@@ -49,10 +54,35 @@ def describe_error(error: BaseException, limit: int = 3000) -> str:
     return text if len(text) <= limit else "..." + text[-limit:]
 
 
+def make_call(namespace: dict, number: int, call: dict) -> dict:
+    """Make the planned ``call`` with the functions the student's cells defined in ``namespace``.
+
+    Returns the ``call_end`` event: the result and the arguments after the
+    call as plain data, or the student's error. Nothing here judges.
+    """
+    from dlcourse.checks.cases import call_case, data_only, materialize
+    from dlcourse.grading.wire import decode, encode
+
+    names = call["function"] if isinstance(call["function"], list) else [call["function"]]
+    functions = tuple(namespace.get(name) for name in names)
+    missing = [name for name, function in zip(names, functions) if not callable(function)]
+    event = {"event": "call_end", "n": number, "result": None, "args_after": None, "error": None}
+    if missing:
+        event["error"] = f"NameError: {missing[0]} is not defined (is the cell that defines it there, and does it run without error?)"
+        return event
+    args = materialize(decode(call["args"]))
+    kwargs = materialize(decode(call["kwargs"]))
+    try:
+        result = call_case(functions, call.get("driver"), args, kwargs)
+        event["result"] = encode(result)
+        event["args_after"] = encode(data_only(tuple(args)))
+    except BaseException as error:  # the student's exception, SystemExit and KeyboardInterrupt included
+        event["error"] = describe_error(error)
+    return event
+
+
 def main() -> None:
     channel = os.fdopen(int(sys.argv[1]), "w", buffering=1)
-    from dlcourse.checks.cases import Case, call_case, data_only, materialize
-    from dlcourse.grading.wire import decode, encode
 
     def send(**event):
         channel.write(json.dumps(event) + "\n")
@@ -69,27 +99,13 @@ def main() -> None:
         result = shell.run_cell(cell["source"], store_history=False)
         error = result.error_before_exec or result.error_in_exec
         send(event="cell_end", id=cell["id"], error=None if error is None else describe_error(error))
-    for number, probe in enumerate(job["probes"]):
-        send(event="probe_start", n=number)
-        names = probe["function"] if isinstance(probe["function"], list) else [probe["function"]]
-        functions = tuple(shell.user_ns.get(name) for name in names)
-        missing = [name for name, function in zip(names, functions) if not callable(function)]
-        event = {"event": "probe_end", "n": number, "result": None, "args_after": None, "error": None}
-        if missing:
-            event["error"] = f"NameError: {missing[0]} is not defined (is the cell that defines it there, and does it run without error?)"
-        else:
-            args = materialize(decode(probe["args"]))
-            kwargs = materialize(decode(probe["kwargs"]))
-            try:
-                result = call_case(functions, Case(args, judge=None, driver=probe.get("driver")), args, kwargs)
-                event["result"] = encode(result)
-                event["args_after"] = encode(data_only(tuple(args)))
-            except BaseException as error:  # the student's exception, SystemExit and KeyboardInterrupt included
-                event["error"] = describe_error(error)
+    for number, call in enumerate(job["calls"]):
+        send(event="call_start", n=number)
+        event = make_call(shell.user_ns, number, call)
         try:
             send(**event)
         except (TypeError, ValueError) as error:  # a result that JSON cannot carry
-            send(event="probe_end", n=number, result=None, args_after=None, error=f"the result could not be sent to the grader: {error}")
+            send(event="call_end", n=number, result=None, args_after=None, error=f"the result could not be sent to the grader: {error}")
     send(event="done")
 
 

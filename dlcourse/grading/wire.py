@@ -8,13 +8,13 @@ the judge can say what it got. Decoding never runs code.
 """
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
 import numpy as np
 
 from dlcourse.checks.cases import CallableSpec
+from dlcourse.checks.compare import Unsupported
 
 NUMERIC_KINDS = "biuf"
 
@@ -45,16 +45,6 @@ def _number(v):
     return v if not isinstance(v, float) or math.isfinite(v) else {"__float__": repr(v)}
 
 
-class Unsupported:
-    """Decoded stand-in for an object the sandbox could not send as data."""
-
-    def __init__(self, description: str):
-        self.description = description
-
-    def __repr__(self) -> str:
-        return f"<{self.description}>"
-
-
 def decode(value: Any) -> Any:
     """The value :func:`encode` described (arrays as base ndarrays)."""
     if isinstance(value, list):
@@ -78,11 +68,3 @@ def decode(value: Any) -> Any:
     if "__dict__" in value:
         return {str(k): decode(v) for k, v in value["__dict__"]}
     return Unsupported(str(value.get("__object__", "unknown object")))
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(encode(value))
-
-
-def loads(text: str) -> Any:
-    return decode(json.loads(text))

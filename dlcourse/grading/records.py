@@ -1,0 +1,147 @@
+"""What grading writes: the gradebook's scores, the autograded notebook, the re-run marker and the CSVs.
+
+The grading workspace is an ordinary nbgrader course directory; this module
+only writes automatic scores (``auto_score``), so manual grades entered in
+formgrader stay. A marker beside each autograded notebook records the
+submission's fingerprint and verdicts: a later run skips an unchanged
+submission unless asked to regrade.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from dlcourse.grading.plan import AssignmentPlan, nbgrader_meta
+from dlcourse.grading.run import CellVerdict
+from dlcourse.grading.workspace import NOTEBOOK
+
+CELL_COLUMNS = ["student_id", "assignment_id", "notebook", "cell", "points", "max_points", "status", "message"]
+MARKER = ".course-grade.json"
+NOTEBOOK_NAME = NOTEBOOK[: -len(".ipynb")]
+
+
+@dataclass
+class Outcome:
+    """What grading one submission gave."""
+
+    student_id: str
+    assignment_id: str
+    score: float
+    max_score: float
+    problem: str = ""                      # why it could not be graded at all
+    cells: list[CellVerdict] = field(default_factory=list)
+
+
+def fingerprint(path: Path, plan_hash: str) -> str:
+    """The submission's content and the plan's version: what a marker must match to skip a re-run."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() + ":" + plan_hash
+
+
+def read_marker(marker: Path, expected_fingerprint: str) -> list[CellVerdict] | None:
+    """The verdicts an earlier run recorded for this very submission and plan, or None."""
+    if not marker.exists():
+        return None
+    recorded = json.loads(marker.read_text())
+    if recorded.get("fingerprint") != expected_fingerprint:
+        return None
+    return [CellVerdict(**cell) for cell in recorded["cells"]]
+
+
+def write_marker(marker: Path, submission_fingerprint: str, verdicts: list[CellVerdict]) -> None:
+    """Record that this submission was graded, with its verdicts (written last: a run cut short re-grades it)."""
+    marker.write_text(json.dumps({"fingerprint": submission_fingerprint, "cells": [asdict(v) for v in verdicts]}))
+
+
+def autograded_notebook(plan: AssignmentPlan, submission: nbformat.NotebookNode, verdicts: list[CellVerdict]) -> nbformat.NotebookNode:
+    """The solution notebook's structure with the student's cells in place and verdicts as test outputs."""
+    student_sources: dict[str, list[str]] = {}
+    for cell in submission.cells:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if cell.get("cell_type") == "code" and grade_id in plan.solution_ids:
+            student_sources.setdefault(grade_id, []).append(str(cell.get("source", "")))
+    by_id = {v.grade_id: v for v in verdicts}
+    result = copy.deepcopy(plan.master)
+    for cell in result.cells:
+        meta = nbgrader_meta(cell)
+        if cell.cell_type != "code":
+            continue
+        cell.outputs, cell.execution_count = [], None
+        if meta.get("solution"):
+            cell.source = "\n\n".join(student_sources.get(meta["grade_id"], ["# (this cell is missing from the submission)"]))
+        verdict = by_id.get(meta.get("grade_id"))
+        if verdict and verdict.message:
+            cell.outputs = [nbformat.v4.new_output("error", ename="CheckFailed", evalue=verdict.message, traceback=[verdict.message])]
+        elif verdict:
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"OK: every check of {verdict.grade_id} passed.\n")]
+    return result
+
+
+def _gradebook(output: Path):
+    from nbgrader.api import Gradebook
+
+    return Gradebook(f"sqlite:///{output / 'gradebook.db'}")
+
+
+def record_scores(output: Path, student: str, assignment: str, verdicts: list[CellVerdict]) -> None:
+    """Store the automatic scores; manual scores entered in formgrader are left as they are."""
+    from nbgrader.api import MissingEntry
+
+    with _gradebook(output) as gradebook:
+        gradebook.update_or_create_student(student)
+        try:
+            gradebook.find_submission(assignment, student)
+        except MissingEntry:
+            gradebook.add_submission(assignment, student)
+        notebook = gradebook.find_submission_notebook(NOTEBOOK_NAME, assignment, student)
+        points = {v.grade_id: v.points for v in verdicts}
+        for grade in notebook.grades:
+            if grade.name in points:
+                grade.auto_score = points[grade.name]
+        gradebook.db.commit()
+
+
+def _scores(output: Path, student: str, assignment: str) -> dict[str, float]:
+    """Each graded cell's score in the gradebook (the manual score where one was entered)."""
+    from nbgrader.api import MissingEntry
+
+    with _gradebook(output) as gradebook:
+        try:
+            notebook = gradebook.find_submission_notebook(NOTEBOOK_NAME, assignment, student)
+        except MissingEntry:
+            return {}
+        return {grade.name: float(grade.score) for grade in notebook.grades if grade.max_score}
+
+
+def write_cell_grades(output: Path, outcomes: list[Outcome], plans: dict[str, AssignmentPlan]) -> Path:
+    """Write ``grades_by_cell.csv``: one row per student, assignment and graded cell."""
+    path = output / "grades_by_cell.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CELL_COLUMNS)
+        for outcome in outcomes:
+            scores = {} if outcome.problem else _scores(output, outcome.student_id, outcome.assignment_id)
+            messages = {c.grade_id: c.message for c in outcome.cells}
+            for cell in plans[outcome.assignment_id].graded:
+                status = f"not graded: {outcome.problem}" if outcome.problem else "graded"
+                first_line = messages.get(cell.grade_id, "").strip().splitlines()[:1]
+                writer.writerow([outcome.student_id, outcome.assignment_id, NOTEBOOK, cell.grade_id,
+                                 f"{scores.get(cell.grade_id, 0.0):g}", f"{cell.points:g}", status, first_line[0] if first_line else ""])
+    return path
+
+
+def export_grades(output: Path) -> Path:
+    """Write nbgrader's own ``grades.csv`` (one row per student and assignment)."""
+    from nbgrader.plugins import CsvExportPlugin
+
+    path = output / "grades.csv"
+    plugin = CsvExportPlugin()
+    plugin.to = str(path)
+    with _gradebook(output) as gradebook:
+        plugin.export(gradebook)
+    return path
