@@ -1,6 +1,9 @@
 # The course's commands. Each one first brings .venv up to date (scripts/bootstrap.sh).
 #   make site        build the website into _build/html (executes the lessons)
-#   make test        run the whole test suite
+#   make test        lint, then run the whole test suite (what CI runs)
+#   make check       lint, then the fast tests: everything but the sandboxed grading, the site build,
+#                    the browser and JupyterLab (pytest marks grading, site, browser, lab)
+#   make lint        ruff on the package and the tests
 #   make exercises   regenerate the student notebooks from solutions/
 #   make grade SUBMISSIONS=path/to/submitted [OUTPUT=grading]
 #   make lab         start JupyterLab on the course (NOTEBOOK=chapters/.../exercises.ipynb opens one)
@@ -9,7 +12,7 @@ VENV_BIN := $(CURDIR)/.venv/bin
 RUN := PATH="$(VENV_BIN):$$PATH" TF_CPP_MIN_LOG_LEVEL=3
 OUTPUT ?= grading
 
-.PHONY: env site test exercises grade lab
+.PHONY: env site test check lint exercises grade lab
 
 env:
 	@bash scripts/bootstrap.sh
@@ -18,8 +21,14 @@ site: env
 	$(RUN) jupyter-book build . -W -n --keep-going
 	@echo "The course website is built: open file://$(CURDIR)/_build/html/index.html"
 
-test: env
+lint: env
+	$(RUN) ruff check .
+
+test: lint
 	$(RUN) python -m pytest
+
+check: lint
+	$(RUN) python -m pytest -m "not grading and not site and not browser and not lab"
 
 exercises: env
 	$(RUN) course generate

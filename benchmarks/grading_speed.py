@@ -25,9 +25,9 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from dlcourse.grading.workspace import CHAPTERS, NOTEBOOK, SOLUTIONS, prepare_workspace, use_this_environment
 from dlcourse.grading.grade import grade_submissions
 from dlcourse.grading.plan import plan_assignment
+from dlcourse.grading.workspace import CHAPTERS, NOTEBOOK, SOLUTIONS, prepare_workspace, use_this_environment
 
 
 def make_submissions(folder: Path, assignment: str, count: int) -> None:

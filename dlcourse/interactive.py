@@ -30,7 +30,8 @@ from __future__ import annotations
 import base64
 import io
 import re
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import matplotlib
 import matplotlib.pyplot as plt

@@ -48,7 +48,10 @@ def sgd_init(params: list) -> list:
 
 
 def sgd_update(params: list, grads: list, state: list, learning_rate: float, momentum: float = 0.0, nesterov: bool = False):
-    """``keras.optimizers.SGD``: v <- momentum v - lr g; theta <- theta + v (Nesterov: + momentum v - lr g)."""
+    """``keras.optimizers.SGD``: v <- momentum v - lr g; theta <- theta + v (Nesterov: + momentum v - lr g).
+
+    Keras casts ``momentum`` to the variable's dtype through float32, as here.
+    """
     new_params, new_state = [], []
     for p, g, v in zip(params, grads, state):
         g = np.asarray(g, dtype=p.dtype)
@@ -56,8 +59,9 @@ def sgd_update(params: list, grads: list, state: list, learning_rate: float, mom
             new_params.append(p - learning_rate * g)
             new_state.append(v)
             continue
-        v = momentum * v - learning_rate * g
-        new_params.append(p + (momentum * v - learning_rate * g if nesterov else v))
+        mu = _as_dtype(_float32(momentum), p)
+        v = mu * v - learning_rate * g
+        new_params.append(p + (mu * v - learning_rate * g if nesterov else v))
         new_state.append(v)
     return new_params, new_state
 

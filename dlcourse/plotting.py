@@ -5,7 +5,7 @@ notebooks can combine them in subplots and still set titles themselves.
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np

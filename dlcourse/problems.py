@@ -11,7 +11,7 @@ module is cheap to import and safe to use in exercise checks.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

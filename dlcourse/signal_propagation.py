@@ -9,7 +9,7 @@ activations (forward signal) and of the gradients (backward signal).
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

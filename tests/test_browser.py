@@ -20,7 +20,6 @@ from urllib.parse import unquote, urlsplit
 
 import nbformat
 import pytest
-
 from conftest import CHAPTER_1, REPOSITORY, all_secret_lines, grade_and_read, solution_notebook, with_cell_source, write_submission
 
 pytestmark = pytest.mark.browser
@@ -106,7 +105,8 @@ def visited(built_site, site_url, browser):
     """Open every page once; per page: errors, outside requests, math counts, raw TeX, broken images, links, text."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     shots = {"intro.html": "intro", "chapters/01_gradient_descent/01_the_update_rule.html": "lesson_with_math",
-             "chapters/04_initialization/exercises.html": "exercise_page", "chapters/05_activation_functions/03_numerical_stability.html": "lesson_numerical_stability"}
+             "chapters/04_initialization/exercises.html": "exercise_page",
+             "chapters/05_activation_functions/03_numerical_stability.html": "lesson_numerical_stability"}
     results = {}
     for path in site_pages(built_site):
         relative = path.relative_to(built_site).as_posix()

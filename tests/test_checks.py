@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import solution_notebook
+
 from dlcourse import keras_reference as ref
 from dlcourse.checks import gradient_descent as checks
 from dlcourse.checks.compare import CheckFailed, Mistake, assert_matches
@@ -161,7 +161,8 @@ def test_keras_initializer_parameter_read_off_samples_equals_the_formula(name, s
     assert ref.initializer_parameter(initializer, shape) == pytest.approx(formula, rel=1e-7)
 
 
-@pytest.mark.parametrize("name, arguments", [("relu", {}), ("leaky_relu", {}), ("leaky_relu", {"negative_slope": 0.1}), ("elu", {}), ("elu", {"alpha": 2.0})])
+@pytest.mark.parametrize("name, arguments", [("relu", {}), ("leaky_relu", {}), ("leaky_relu", {"negative_slope": 0.1}),
+                                             ("elu", {}), ("elu", {"alpha": 2.0})])
 def test_keras_kink_conventions_the_chapter_5_task_states(name, arguments):
     """What the exercise states about derivatives at 0 is what the installed TensorFlow computes."""
     from dlcourse.checks.activation_functions import keras_activation

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import copy
 import csv
-import os
 import socket
 import subprocess
 import threading
 
 import nbformat
 import pytest
-
 from conftest import CHAPTER_1, REPOSITORY, solution_notebook, with_cell_source, write_submission
+
 from dlcourse.grading.grade import grade_submissions
 from dlcourse.grading.sandbox import FIRST_UID, Limits
 
@@ -34,10 +33,14 @@ ZEROS = {
     "numerical_gradient": "def numerical_gradient(f, x, h=1e-5):\n    return np.zeros_like(x)",
     "gradient_descent": "def gradient_descent(grad_fn, theta0, learning_rate, num_steps):\n    return np.zeros((num_steps + 1,) + np.shape(theta0))",
     "piecewise_constant_decay": "def piecewise_constant_decay(step, boundaries, values):\n    return np.zeros(np.shape(step))",
-    "exponential_decay": "def exponential_decay(step, initial_learning_rate, decay_steps, decay_rate, staircase=False):\n    return np.zeros(np.shape(step))",
-    "inverse_time_decay": "def inverse_time_decay(step, initial_learning_rate, decay_steps, decay_rate, staircase=False):\n    return np.zeros(np.shape(step))",
-    "polynomial_decay": "def polynomial_decay(step, initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0, cycle=False):\n    return np.zeros(np.shape(step))",
-    "cosine_decay": "def cosine_decay(step, initial_learning_rate, decay_steps, alpha=0.0, warmup_target=None, warmup_steps=0):\n    return np.zeros(np.shape(step))",
+    "exponential_decay": "def exponential_decay(step, initial_learning_rate, decay_steps, decay_rate, staircase=False):\n"
+                         "    return np.zeros(np.shape(step))",
+    "inverse_time_decay": "def inverse_time_decay(step, initial_learning_rate, decay_steps, decay_rate, staircase=False):\n"
+                          "    return np.zeros(np.shape(step))",
+    "polynomial_decay": "def polynomial_decay(step, initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0, cycle=False):\n"
+                        "    return np.zeros(np.shape(step))",
+    "cosine_decay": "def cosine_decay(step, initial_learning_rate, decay_steps, alpha=0.0, warmup_target=None, warmup_steps=0):\n"
+                    "    return np.zeros(np.shape(step))",
 }
 
 
@@ -91,13 +94,16 @@ def submissions(port: int, output_dir) -> dict:
             "import dlcourse.checks.compare as c, dlcourse.checks.cases as k\n"
             "c.assert_matches = lambda *a, **kw: None\nc.fail = lambda *a, **kw: None\nk.run_check = lambda *a, **kw: None"), zero, "does not match"),
         "equal_to_everything": (with_cell_source(zeros_with(""), "mse_loss",
-                                                 "class Same:\n    def __eq__(self, other): return True\n    def __array__(self, *a, **k): raise TypeError\n"
+                                                 "class Same:\n    def __eq__(self, other): return True\n    def __array__(self, *a, **k): "
+                                                 "raise TypeError\n"
                                                  "def mse_loss(X, y, w, b):\n    return Same()"), zero, "__main__.Same"),
         "lenient_ndarray_subclass": (with_cell_source(zeros_with(""), "mse_gradient",
                                                       "class Lenient(np.ndarray):\n    def __eq__(self, other): return np.ones(self.shape, bool)\n"
-                                                      "def mse_gradient(X, y, w, b):\n    return np.zeros(X.shape[1]).view(Lenient), 0.0"), zero, "does not match"),
+                                                      "def mse_gradient(X, y, w, b):\n    return np.zeros(X.shape[1]).view(Lenient), 0.0"),
+            zero, "does not match"),
         "wrong_dtype_and_shape": (with_cell_source(zeros_with(""), "mse_gradient",
-                                                   "def mse_gradient(X, y, w, b):\n    return np.array(['1'] * X.shape[1]), np.zeros(3)"), zero, "dtype <U1"),
+                                                   "def mse_gradient(X, y, w, b):\n    return np.array(['1'] * X.shape[1]), "
+                                                   "np.zeros(3)"), zero, "dtype <U1"),
         "deleted_test_cells": (deleted_tests, FULL, ""),
         "retagged_test_cells": (retagged, zero, "does not match"),
         "moved_and_duplicated_test_cells": (shuffled, FULL, ""),
@@ -118,15 +124,30 @@ def submissions(port: int, output_dir) -> dict:
         "uses_the_network": (with_cell_source(solution_notebook(), "mse_loss",
                                               "import socket\ndef mse_loss(X, y, w, b):\n"
                                               f"    socket.create_connection(('127.0.0.1', {port}), timeout=1).sendall(b'leak')\n"
-                                              "    return float(np.mean((X @ w + b - y) ** 2))"), dict(FULL, test_mse_loss=0), "ConnectionRefusedError"),
+                                              "    return float(np.mean((X @ w + b - y) ** 2))"),
+            dict(FULL, test_mse_loss=0), "ConnectionRefusedError"),
         "writes_the_gradebook": (with_cell_source(solution_notebook(), "mse_loss",
                                                   "import sqlite3\ndef mse_loss(X, y, w, b):\n"
                                                   f"    db = sqlite3.connect({str(output_dir / 'gradebook.db')!r})\n"
                                                   "    db.execute('update grade set auto_score = 1000')\n    db.commit()\n"
-                                                  "    return float(np.mean((X @ w + b - y) ** 2))"), dict(FULL, test_mse_loss=0), "OperationalError"),
+                                                  "    return float(np.mean((X @ w + b - y) ** 2))"),
+            dict(FULL, test_mse_loss=0), "OperationalError"),
         "imports_tensorflow": (with_cell_source(solution_notebook(), "mse_loss",
                                                 "def mse_loss(X, y, w, b):\n    import tensorflow as tf\n"
-                                                "    return float(tf.reduce_mean((X @ w + b - y) ** 2))"), dict(FULL, test_mse_loss=0), "not available while grading"),
+                                                "    return float(tf.reduce_mean((X @ w + b - y) ** 2))"),
+            dict(FULL, test_mse_loss=0), "not available while grading"),
+        "imports_the_reference_optimizers": (with_cell_source(solution_notebook(), "mse_loss",
+                                                              "def mse_loss(X, y, w, b):\n    from dlcourse import optimizers\n"
+                                                              "    return float(np.mean((X @ w + b - y) ** 2))"),
+            dict(FULL, test_mse_loss=0), "write the exercise's functions yourself"),
+        "reads_the_reference_optimizers": (with_cell_source(solution_notebook(), "mse_loss",
+                                                            "import os, dlcourse\ndef mse_loss(X, y, w, b):\n"
+                                                            "    path = os.path.join(os.path.dirname(dlcourse.__file__), 'optimizers.py')\n"
+                                                            "    try:\n        source = open(path).read()\n    except OSError:\n"
+                                                            "        source = ''\n"
+                                                            "    if 'def adam_update' in source:\n        raise RuntimeError('read it')\n"
+                                                            "    return float(np.mean((X @ w + b - y) ** 2))"),
+            FULL, ""),
         # --- submissions that do not end, or end everything
         "endless_loop_ignoring_sigint": (correct_except("mse_gradient", "import signal\ndef mse_gradient(X, y, w, b):\n"
                                                         "    signal.signal(signal.SIGINT, signal.SIG_IGN)\n    while True:\n        pass"),
@@ -139,15 +160,20 @@ def submissions(port: int, output_dir) -> dict:
         "fork_bomb": (correct_except("piecewise_constant_decay", "import os\ndef piecewise_constant_decay(step, boundaries, values):\n"
                                      "    while True:\n        try:\n            os.fork()\n        except OSError:\n            pass"),
                       dict(FULL, test_piecewise_constant_decay=0), "did not return"),
-        "crashes_the_interpreter": (correct_except("exponential_decay", "import ctypes\ndef exponential_decay(step, initial_learning_rate, decay_steps, decay_rate, staircase=False):\n"
+        "crashes_the_interpreter": (correct_except("exponential_decay", "import ctypes\ndef exponential_decay(step, initial_learning_rate, "
+                                                                        "decay_steps, decay_rate, staircase=False):\n"
                                                    "    return ctypes.string_at(0)"), dict(FULL, test_exponential_decay=0), "SIGSEGV"),
-        "exits_in_a_function": (correct_except("inverse_time_decay", "import os\ndef inverse_time_decay(step, initial_learning_rate, decay_steps, decay_rate, staircase=False):\n"
+        "exits_in_a_function": (correct_except("inverse_time_decay", "import os\ndef inverse_time_decay(step, initial_learning_rate, "
+                                                                     "decay_steps, decay_rate, staircase=False):\n"
                                                "    os._exit(0)"), dict(FULL, test_inverse_time_decay=0), "did not return"),
         "exits_at_top_level": (add_cell(solution_notebook(), "import os\nos._exit(3)"), zero, "status 3"),
-        "leaves_a_daemon": (correct_except("polynomial_decay", "import subprocess\ndef polynomial_decay(step, initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0, cycle=False):\n"
-                                           "    subprocess.Popen(['sleep', '1000'], start_new_session=True)\n    raise RuntimeError('left a process behind')"),
+        "leaves_a_daemon": (correct_except("polynomial_decay", "import subprocess\ndef polynomial_decay(step, initial_learning_rate, "
+                                                               "decay_steps, end_learning_rate=0.0001, power=1.0, cycle=False):\n"
+                                           "    subprocess.Popen(['sleep', '1000'], start_new_session=True)\n"
+                                           "    raise RuntimeError('left a process behind')"),
                             dict(FULL, test_polynomial_decay=0), "left a process behind"),
-        "huge_output": (correct_except("cosine_decay", solution_cell("cosine_decay").replace('    """', '    print("x" * 10**6)\n    """', 1)), FULL, ""),
+        "huge_output": (correct_except("cosine_decay", solution_cell("cosine_decay").replace('    """', '    print("x" * 10**6)\n    """', 1)),
+                        FULL, ""),
         # --- notebooks that are not what they should be
         "invalid_json": ('{"cells": [', zero, "not a valid Jupyter notebook"),
         "empty_file": ("", zero, "empty file"),
@@ -202,6 +228,7 @@ STUDENTS = ["patches_numpy", "patches_builtins_and_ipython", "patches_the_course
             "lenient_ndarray_subclass", "wrong_dtype_and_shape", "deleted_test_cells", "retagged_test_cells",
             "moved_and_duplicated_test_cells", "hides_exceptions",
             "searches_disk_for_solutions", "uses_the_network", "writes_the_gradebook", "imports_tensorflow",
+            "imports_the_reference_optimizers", "reads_the_reference_optimizers",
             "endless_loop_ignoring_sigint", "sleeps_forever", "memory_bomb", "fork_bomb", "crashes_the_interpreter",
             "exits_in_a_function", "exits_at_top_level", "leaves_a_daemon", "huge_output", "invalid_json", "empty_file",
             "wrong_nbformat", "no_cells"]

@@ -8,12 +8,11 @@ The batch is graded once (module fixture) by the same function as
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import nbformat
 import pytest
-
 from conftest import CHAPTER_1, CHAPTERS, NOTEBOOK, solution_notebook, with_cell_source, write_submission
+
 from dlcourse.grading.grade import grade_submissions
 
 pytestmark = pytest.mark.grading

@@ -122,6 +122,6 @@ DIAGNOSES = [
     ("not_shuffled", "test_minibatches", "not shuffled"),
 ]
 
-(verdicts, test_solution_full_marks_honest_full_marks_and_blank_zero, test_wrong_answer_loses_the_cells_it_breaks, test_the_diagnosis_names_the_mistake,
- test_the_sandboxed_grader_gives_the_same_verdicts) = \
+(verdicts, test_solution_full_marks_honest_full_marks_and_blank_zero, test_wrong_answer_loses_the_cells_it_breaks,
+ test_the_diagnosis_names_the_mistake, test_the_sandboxed_grader_gives_the_same_verdicts) = \
     chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES, honest={"honest": honest_notebook()})

@@ -1,7 +1,8 @@
 """Chapter 4's exercise through the grader: solution, blank, and the classic wrong versions of each part."""
 from __future__ import annotations
 
-from conftest import chapter_grading_tests, mutate as mutate_cell
+from conftest import chapter_grading_tests
+from conftest import mutate as mutate_cell
 
 CHAPTER = "04_initialization"
 CELLS = {"test_compute_fans": 1, "test_variance_scaling_parameter": 2, "test_variance_scaling_sample": 2, "test_initialize": 1,
@@ -29,10 +30,13 @@ WRONG_ANSWERS = {
     "normal_not_truncated": ("sample", mutate("sample", 'if distribution == "truncated_normal":', "if False:"),
                              {"test_variance_scaling_sample", "test_initialize"}),
     "he_with_scale_1": ("initialize", mutate("initialize", '"he": (2.0, "fan_in")', '"he": (1.0, "fan_in")'), {"test_initialize"}),
-    "glorot_normal_untruncated": ("initialize", mutate("initialize", '"normal": "truncated_normal"', '"normal": "untruncated_normal"'), {"test_initialize"}),
+    "glorot_normal_untruncated": ("initialize", mutate("initialize", '"normal": "truncated_normal"', '"normal": "untruncated_normal"'),
+                                  {"test_initialize"}),
     "std_with_ddof_1": ("forward", mutate("forward", "stds.append(h.std())", "stds.append(h.std(ddof=1))"), {"test_forward_statistics"}),
-    "statistics_before_activation": ("forward", mutate("forward", "        h = f(h @ W + b)\n        means.append(h.mean())\n        stds.append(h.std())",
-                                                       "        z = h @ W + b\n        means.append(z.mean())\n        stds.append(z.std())\n        h = f(z)"),
+    "statistics_before_activation": ("forward", mutate("forward", "        h = f(h @ W + b)\n        means.append(h.mean())\n        "
+                                                                  "stds.append(h.std())",
+                                                       "        z = h @ W + b\n        means.append(z.mean())\n        "
+                                                       "stds.append(z.std())\n        h = f(z)"),
                                      {"test_forward_statistics"}),
     "clip_value_with_np_clip": ("clip_value", mutate("clip_value", "np.maximum(np.minimum(t, clip_value_max), clip_value_min)",
                                                      "np.clip(t, clip_value_min, clip_value_max)"), {"test_clip_by_value"}),
@@ -44,9 +48,11 @@ def clip_by_global_norm(t_list, clip_norm):
     return clipped, global_norm
 ''', {"test_clip_by_global_norm", "test_clipped_sgd"}),
     # only the hidden test with an infinite gradient sees this one
-    "global_norm_inf_gives_zeros": ("clip_global", mutate("clip_global", "if np.isfinite(global_norm) else np.nan", "if np.isfinite(global_norm) else 0.0"),
+    "global_norm_inf_gives_zeros": ("clip_global", mutate("clip_global", "if np.isfinite(global_norm) else np.nan",
+                                                                   "if np.isfinite(global_norm) else 0.0"),
                                     {"test_clip_by_global_norm"}),
-    "sgd_without_clipping": ("clipped_sgd", mutate("clipped_sgd", "    grads, _ = clip_by_global_norm(grads, global_clipnorm)\n", ""), {"test_clipped_sgd"}),
+    "sgd_without_clipping": ("clipped_sgd", mutate("clipped_sgd", "    grads, _ = clip_by_global_norm(grads, "
+                                                                  "global_clipnorm)\n", ""), {"test_clipped_sgd"}),
 }
 
 
@@ -62,6 +68,6 @@ DIAGNOSES = [
     ("sgd_without_clipping", "test_clipped_sgd", "not clipped"),
 ]
 
-(verdicts, test_solution_full_marks_honest_full_marks_and_blank_zero, test_wrong_answer_loses_the_cells_it_breaks, test_the_diagnosis_names_the_mistake,
- test_the_sandboxed_grader_gives_the_same_verdicts) = \
+(verdicts, test_solution_full_marks_honest_full_marks_and_blank_zero, test_wrong_answer_loses_the_cells_it_breaks,
+ test_the_diagnosis_names_the_mistake, test_the_sandboxed_grader_gives_the_same_verdicts) = \
     chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES)

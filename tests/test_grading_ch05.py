@@ -1,7 +1,8 @@
 """Chapter 5's exercise through the grader: solution, blank, and the classic wrong versions of each activation."""
 from __future__ import annotations
 
-from conftest import chapter_grading_tests, mutate as mutate_cell
+from conftest import chapter_grading_tests
+from conftest import mutate as mutate_cell
 
 CHAPTER = "05_activation_functions"
 CELLS = {"test_sigmoid": 3, "test_tanh": 1, "test_relu": 1, "test_leaky_relu": 1, "test_elu": 1, "test_gelu": 2, "test_silu": 1,
@@ -20,7 +21,8 @@ GELU_ARGUMENT = "special.erfc(-x * dtype(np.float32(0.7071067811865476)))"
 # student -> (cell, source, graded cells that must score 0); silu calls sigmoid, so the sigmoid's mistakes reach it
 WRONG_ANSWERS = {
     "sigmoid_naive": ("sigmoid", mutate("sigmoid", SIGMOID_BODY, "    return 1 / (1 + np.exp(-x))"), {"test_sigmoid", "test_silu"}),
-    "sigmoid_where_both_branches": ("sigmoid", mutate("sigmoid", SIGMOID_BODY, "    return np.where(x >= 0, 1 / (1 + np.exp(-x)), np.exp(x) / (1 + np.exp(x)))"),
+    "sigmoid_where_both_branches": ("sigmoid", mutate("sigmoid", SIGMOID_BODY, "    return np.where(x >= 0, 1 / (1 + np.exp(-x)), np.exp(x) "
+                                                                               "/ (1 + np.exp(x)))"),
                                     {"test_sigmoid", "test_silu"}),
     "sigmoid_tanh_form": ("sigmoid", mutate("sigmoid", SIGMOID_BODY, "    return 0.5 * (1 + np.tanh(0.5 * x))"), {"test_sigmoid", "test_silu"}),
     "tanh_derivative_by_cosh": ("tanh", mutate("tanh", "    t = np.tanh(x)\n    return 1 - t * t", "    return 1 / np.cosh(x) ** 2"), {"test_tanh"}),
@@ -54,6 +56,6 @@ DIAGNOSES = [
     ("dead_fraction_of_entries", "test_dead_relu_fraction", "for every example"),
 ]
 
-(verdicts, test_solution_full_marks_honest_full_marks_and_blank_zero, test_wrong_answer_loses_the_cells_it_breaks, test_the_diagnosis_names_the_mistake,
- test_the_sandboxed_grader_gives_the_same_verdicts) = \
+(verdicts, test_solution_full_marks_honest_full_marks_and_blank_zero, test_wrong_answer_loses_the_cells_it_breaks,
+ test_the_diagnosis_names_the_mistake, test_the_sandboxed_grader_gives_the_same_verdicts) = \
     chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from dlcourse.checks.compare import fail
 from dlcourse.checks.cases import Case
+from dlcourse.checks.compare import fail
 from dlcourse.grading.plan import AssignmentPlan, GradedCell
 from dlcourse.grading.run import NOT_RUN_AFTER_FAILURE, judge, run_submission
 from dlcourse.grading.sandbox import Limits, SandboxRun

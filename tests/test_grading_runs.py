@@ -2,21 +2,21 @@
 from __future__ import annotations
 
 import csv
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import CHAPTER_1, solution_notebook, with_cell_source, write_submission
+
 from dlcourse.grading.grade import grade_submissions
 
 pytestmark = pytest.mark.grading
 
 SLOW = "import time\ndef mse_loss(X, y, w, b):\n    time.sleep(0.3)\n    return float(np.mean((X @ w + b - y) ** 2))"
-WRONG = "def exponential_decay(step, initial_learning_rate, decay_steps, decay_rate, staircase=False):\n    return initial_learning_rate * decay_rate ** (step / decay_steps + 1)"
+WRONG = ("def exponential_decay(step, initial_learning_rate, decay_steps, decay_rate, staircase=False):\n"
+         "    return initial_learning_rate * decay_rate ** (step / decay_steps + 1)")
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,11 @@ import re
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
 
-from dlcourse.interactive import MAX_PLAYER_BYTES, count_frames, player, player_html  # noqa: E402
+from dlcourse.interactive import MAX_PLAYER_BYTES, count_frames, player, player_html
 
 
 def frame_pngs(html: str) -> list[bytes]:

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from conftest import CHAPTER_1, CHAPTERS, NOTEBOOK, environment, solution_notebook
 
 pytestmark = pytest.mark.lab
@@ -60,7 +59,8 @@ def solved_student_notebook(chapter: str) -> nbformat.NotebookNode:
     for cell in solved.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if cell.metadata.get("nbgrader", {}).get("solution") and grade_id in answers:
-            cell.source = "\n".join(line for line in answers[grade_id].splitlines() if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line)
+            cell.source = "\n".join(line for line in answers[grade_id].splitlines()
+                                    if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line)
     return solved
 
 

@@ -1,16 +1,16 @@
 """Tests of the toy problems and plotting helpers shared by the notebooks."""
-import dlcourse  # noqa: F401  (quietens TensorFlow before it is imported)
-
 import matplotlib
+
+import dlcourse  # noqa: F401  (quietens TensorFlow before it is imported)
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
 
-from dlcourse.plotting import plot_contours, plot_curves  # noqa: E402
-from dlcourse.problems import (  # noqa: E402
+from dlcourse.plotting import plot_contours, plot_curves
+from dlcourse.problems import (
     Quadratic,
     make_linear_regression,
     rotation_2d,

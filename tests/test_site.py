@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import nbformat
 import pytest
-
 from conftest import CHAPTERS, REPOSITORY, TOC_FILES, all_secret_lines
 
 LESSONS = sorted(p for p in CHAPTERS.glob("*/*.ipynb") if p.name != "exercises.ipynb")

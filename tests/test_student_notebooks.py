@@ -5,8 +5,8 @@ import json
 
 import nbformat
 import pytest
-
 from conftest import CHAPTERS, NOTEBOOK, assignments, secret_lines, solution_notebook
+
 from dlcourse.grading.workspace import generate_student_notebooks
 
 SECRETS = ["BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"]

@@ -10,7 +10,7 @@ the layer's default slope, the erf form of GELU ...) are recognised.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy import special
@@ -51,12 +51,15 @@ def _mistakes(name: str, x: np.ndarray, arguments: dict):
             derivative.append(Mistake(np.where(x >= 0, 1.0, slope), f"at x = 0 TensorFlow's derivative is the negative slope ({slope}), not 1."))
             if "negative_slope" not in arguments:
                 for wrong, source in ((0.3, "the default of the keras.layers.LeakyReLU layer"), (0.01, "PyTorch's default")):
-                    value.append(Mistake(np.where(x > 0, x, wrong * x), f"your default slope is {wrong}, {source}; keras.activations.leaky_relu's default is 0.2."))
-                    derivative.append(Mistake(np.where(x > 0, 1.0, wrong), f"your default slope is {wrong}, {source}; keras.activations.leaky_relu's default is 0.2."))
+                    value.append(Mistake(np.where(x > 0, x, wrong * x), f"your default slope is {wrong}, {source}; "
+                                                                        "keras.activations.leaky_relu's default is 0.2."))
+                    derivative.append(Mistake(np.where(x > 0, 1.0, wrong), f"your default slope is {wrong}, {source}; "
+                                                                           "keras.activations.leaky_relu's default is 0.2."))
         if name == "elu":
             alpha = arguments.get("alpha", 1.0)
             if alpha != 1.0:
-                derivative.append(Mistake(np.where(x >= 0, 1.0, alpha * np.exp(x)), f"at x = 0 TensorFlow's derivative is alpha * exp(0) = {alpha} (the branch x > 0 is 1)."))
+                derivative.append(Mistake(np.where(x >= 0, 1.0, alpha * np.exp(x)), "at x = 0 TensorFlow's derivative is alpha * exp(0) = "
+                                                                                    f"{alpha} (the branch x > 0 is 1)."))
         if name == "gelu":
             if arguments.get("approximate", False):
                 value.append(Mistake(0.5 * x * special.erfc(-x / np.sqrt(2)), "approximate=True asks for the tanh approximation "
@@ -66,14 +69,18 @@ def _mistakes(name: str, x: np.ndarray, arguments: dict):
                     value.append(Mistake(0.5 * x * (1 + special.erf(x * float(r))), "0.5 x (1 + erf(x / sqrt 2)) cancels to 0 for x below about -6: "
                                                                                     "1 + erf(...) loses every digit. Use 0.5 x erfc(-x / sqrt 2)."))
                 value.append(Mistake(0.5 * x * special.erfc(-x / np.sqrt(2)), "you used 1/sqrt(2) in full float64 precision; TensorFlow casts it to "
-                                                                             "float32 first (0.70710677...), which moves the far negative tail by up to "
-                                                                             "1e-5 relative. Multiply by np.float32(1 / np.sqrt(2)) to compute what Keras computes."))
+                                                                             "float32 first (0.70710677...), which moves the far negative "
+                                                                             "tail by up to "
+                                                                             "1e-5 relative. Multiply by np.float32(1 / np.sqrt(2)) to "
+                                                                             "compute what Keras computes."))
                 t = np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3))
-                value.append(Mistake(0.5 * x * (1 + t), "that is the tanh approximation; keras.activations.gelu is exact by default (approximate=False)."))
+                value.append(Mistake(0.5 * x * (1 + t), "that is the tanh approximation; keras.activations.gelu is exact by default "
+                                                        "(approximate=False)."))
         if name == "sigmoid":
             s = 1 / (1 + np.exp(-x))
             value.append(Mistake(1 - 1 / (1 + np.exp(x)), "1 - 1/(1 + exp(x)) cancels for x << 0: use exp(x) / (1 + exp(x)) there."))
-            value.append(Mistake(0.5 * (1 + np.tanh(x / 2)), "0.5 (1 + tanh(x/2)) cancels for x << 0 (1 + tanh is 1 - 1); use exp(x) / (1 + exp(x)) there."))
+            value.append(Mistake(0.5 * (1 + np.tanh(x / 2)), "0.5 (1 + tanh(x/2)) cancels for x << 0 (1 + tanh is 1 - 1); use exp(x) / (1 + "
+                                                             "exp(x)) there."))
             derivative.append(Mistake(s, "that is sigmoid(x) itself; its derivative is sigmoid(x) (1 - sigmoid(x))."))
     return value, derivative
 
@@ -121,7 +128,8 @@ def check_activation(name: str, function: Callable, derivative: Callable, dtype=
         if modified:
             fail(f"{name} or {name}_derivative changed its input x in place; return a new array.")
         for what, actual, expected, mistakes, tolerance in ((f"{name}(x{shown_arguments})", values, expected_value, value_mistakes, atol),
-                                                            (f"{name}_derivative(x{shown_arguments})", derivatives, expected_derivative, derivative_mistakes, derivative_atol)):
+                                                            (f"{name}_derivative(x{shown_arguments})", derivatives, expected_derivative,
+                                                             derivative_mistakes, derivative_atol)):
             reference = f"keras.activations.{name}" + ("" if what.startswith(f"{name}(") else " differentiated by tf.GradientTape")
             if isinstance(actual, np.ndarray) and actual.dtype != np.dtype(dtype):
                 fail(f"{what} returned {actual.dtype} for {np.dtype(dtype).name} input; keep the input's dtype.")
@@ -135,7 +143,7 @@ def check_activation(name: str, function: Callable, derivative: Callable, dtype=
 
 
 def check_dead_relu_fraction(dead_relu_fraction: Callable, layer=None) -> None:
-    """``dead_relu_fraction(X, W, b)`` must equal the fraction of units of ``keras.layers.Dense(activation="relu")`` that output 0 for every example."""
+    """``dead_relu_fraction(X, W, b)``: the fraction of units of ``keras.layers.Dense(activation="relu")`` that output 0 for every example."""
     __tracebackhide__ = True
     X, W, b = layer if layer is not None else dense_relu_layer()
     (outputs,) = ref.dense_network_outputs(X, [W], [b], "relu")
@@ -145,8 +153,10 @@ def check_dead_relu_fraction(dead_relu_fraction: Callable, layer=None) -> None:
                                                       "only if its output is 0 for every example of the batch."),
                 Mistake(float(np.mean(np.all(z < 0, axis=0))), "a unit whose pre-activation is exactly 0 for every example is dead too: "
                                                               "ReLU outputs 0 there and TensorFlow's ReLU derivative at 0 is 0 (use <= 0)."),
-                Mistake(float(np.mean(np.any(outputs == 0, axis=0))), "a unit that is 0 for some examples is alive; it is dead only if 0 for all of them."),
-                Mistake(float(np.sum(np.all(outputs == 0, axis=0))), "that is the number of dead units; return the fraction (divide by the number of units).")]
+                Mistake(float(np.mean(np.any(outputs == 0, axis=0))), "a unit that is 0 for some examples is alive; it is dead only if 0 for "
+                                                                      "all of them."),
+                Mistake(float(np.sum(np.all(outputs == 0, axis=0))), "that is the number of dead units; return the fraction (divide by the "
+                                                                     "number of units).")]
 
     def judge(result, _):
         __tracebackhide__ = True
@@ -155,7 +165,8 @@ def check_dead_relu_fraction(dead_relu_fraction: Callable, layer=None) -> None:
         assert_matches(result, expected, what="dead_relu_fraction(X, W, b)", reference='keras.layers.Dense(activation="relu")',
                        rtol=1e-12, atol=1e-12, mistakes=mistakes, context=f"X of shape {X.shape}, {W.shape[1]} units")
 
-    run_check(dead_relu_fraction, [Case((X, W, b), judge)], f"dead_relu_fraction matches Keras's Dense ReLU layer ({W.shape[1]} units, {len(X)} examples).")
+    run_check(dead_relu_fraction, [Case((X, W, b), judge)], f"dead_relu_fraction matches Keras's Dense ReLU layer ({W.shape[1]} units, "
+                                                            f"{len(X)} examples).")
 
 
 def dense_relu_layer(seed: int = 0, batch: int = 64, inputs: int = 10, units: int = 40, bias_shift: float = -1.5, zero_units: int = 0):

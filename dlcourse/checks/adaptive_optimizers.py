@@ -9,7 +9,7 @@ the step, L2 instead of decoupled decay).
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -49,9 +49,11 @@ def check_adagrad(adagrad_init: Callable, adagrad_update: Callable, learning_rat
 
     mistakes = [(adagrad(optimizers.adagrad_epsilon_outside_update, initial_accumulator_value),
                  "epsilon must be inside the square root: sqrt(accumulator + epsilon)."),
-                (adagrad(optimizers.adagrad_update, 0.0), f"the accumulator must start at initial_accumulator_value ({initial_accumulator_value}), not at 0."),
-                (adagrad(optimizers.adagrad_update, 1.0), "that is the 'sqrt(1 + sum of g^2)' form some tutorials print; Keras starts the accumulator at "
-                                                          f"initial_accumulator_value={initial_accumulator_value} and adds epsilon inside the square root.")]
+                (adagrad(optimizers.adagrad_update, 0.0), "the accumulator must start at initial_accumulator_value "
+                                                          f"({initial_accumulator_value}), not at 0."),
+                (adagrad(optimizers.adagrad_update, 1.0),
+                 "that is the 'sqrt(1 + sum of g^2)' form some tutorials print; Keras starts the accumulator at "
+                 f"initial_accumulator_value={initial_accumulator_value} and adds epsilon inside the square root.")]
     arguments = {"initial_accumulator_value": initial_accumulator_value, "epsilon": epsilon}
     check_optimizer((adagrad_init, adagrad_update), names=("adagrad_init", "adagrad_update"),
                     keras_optimizer=lambda: keras.optimizers.Adagrad(learning_rate=learning_rate, **arguments),

@@ -6,7 +6,7 @@ function receives the very same callable live and when graded.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

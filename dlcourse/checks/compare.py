@@ -9,8 +9,9 @@ mistake that usually produces it.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -95,7 +96,8 @@ def _pattern_hints(actual: np.ndarray, expected: np.ndarray, rtol: float, atol: 
     """Generic diagnoses that need no knowledge of the algorithm."""
     hints = []
     if np.all(_close(actual, -expected, rtol, atol)):
-        hints.append("Every value has the opposite sign: look for a sign error (e.g. `+` instead of `-` in the update, or `y - prediction` instead of `prediction - y`).")
+        hints.append("Every value has the opposite sign: look for a sign error (e.g. `+` instead of `-` in the update, or `y - prediction` "
+                     "instead of `prediction - y`).")
         return hints
     nonzero = np.abs(expected) > max(atol, 1e-12)
     if not actual.any() and nonzero.any():
@@ -105,10 +107,12 @@ def _pattern_hints(actual: np.ndarray, expected: np.ndarray, rtol: float, atol: 
         ratios = actual[nonzero] / expected[nonzero]
         ratio = float(np.median(ratios))
         if np.isfinite(ratio) and abs(ratio - 1) > 1e-3 and np.allclose(ratios, ratio, rtol=1e-6, atol=0):
-            hints.append(f"Your values are the expected ones times {ratio:.6g} everywhere: a constant factor is missing or extra (a 2 from differentiating a square, a 1/n from a mean, a learning rate?).")
+            hints.append(f"Your values are the expected ones times {ratio:.6g} everywhere: a constant factor is missing or extra (a 2 from "
+                         "differentiating a square, a 1/n from a mean, a learning rate?).")
     if actual.ndim >= 1 and actual.shape[0] > 2:
         if np.all(_close(actual[:-1], expected[1:], rtol, atol)):
-            hints.append("Your entry k equals the expected entry k+1: your sequence runs one step ahead (an off-by-one; e.g. a schedule evaluated at step+1, or a trajectory that leaves out the starting point).")
+            hints.append("Your entry k equals the expected entry k+1: your sequence runs one step ahead (an off-by-one; e.g. a schedule "
+                         "evaluated at step+1, or a trajectory that leaves out the starting point).")
         elif np.all(_close(actual[1:], expected[:-1], rtol, atol)):
             hints.append("Your entry k equals the expected entry k-1: your sequence lags one step behind (an off-by-one in the step counter).")
     return hints
@@ -146,7 +150,8 @@ def assert_matches(
         if actual.size == expected.size:
             message += " Same number of elements: a transpose or a reshape is probably missing."
         elif actual.ndim >= 1 and expected.ndim >= 1 and actual.shape[1:] == expected.shape[1:]:
-            message += f" You return {actual.shape[0]} rows where {expected.shape[0]} are expected (is the starting point or the last step missing or doubled?)."
+            message += (f" You return {actual.shape[0]} rows where {expected.shape[0]} are expected"
+                        " (is the starting point or the last step missing or doubled?).")
         fail(message)
     actual = actual.astype(np.float64)
     close = _close(actual, expected, rtol, atol)

@@ -8,7 +8,7 @@ cases; the hidden tests call it with other inputs.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -150,12 +150,14 @@ def check_numerical_gradient(numerical_gradient: Callable, function: str = "sin_
         reference = f"the exact central difference 3x^2 + h^2 (tf.GradientTape's 3x^2 plus h^2, h={h})"
     mistakes = [
         Mistake(_one_sided_difference(f_np, x, step, +1),
-                "that is the forward difference (f(x+h) - f(x)) / h, whose error is O(h). Use the central difference (f(x+h) - f(x-h)) / (2h), error O(h^2)."),
+                "that is the forward difference (f(x+h) - f(x)) / h, whose error is O(h). Use the central difference (f(x+h) - f(x-h)) / "
+                "(2h), error O(h^2)."),
         Mistake(_one_sided_difference(f_np, x, step, -1),
                 "that is the backward difference (f(x) - f(x-h)) / h, whose error is O(h). Use the central difference (f(x+h) - f(x-h)) / (2h)."),
     ]
     if h is not None:
-        mistakes.append(Mistake(expected - h**2 + 1e-10, f"your step is not the h that was passed (h={h}); use the argument h, not a fixed constant."))
+        mistakes.append(Mistake(expected - h**2 + 1e-10, f"your step is not the h that was passed (h={h}); use the argument h, not a fixed "
+                                                         "constant."))
     context = describe(x=x) + (f", h={h}" if h is not None else "")
 
     def judge(result, args_after):
@@ -234,7 +236,8 @@ def _schedule_mistakes(name: str, arguments: dict, steps: np.ndarray) -> list[Mi
     if name == "piecewise_constant_decay":
         earlier = dict(arguments, boundaries=[b - 1 for b in arguments["boundaries"]])
         mistakes.append(Mistake(ref.schedule_values(ref.schedule(name, **earlier), steps),
-                                "at a boundary step you already switch to the next value. Keras keeps values[i] while step <= boundaries[i] (<=, not <)."))
+                                "at a boundary step you already switch to the next value. Keras keeps values[i] while step <= boundaries[i] "
+                                "(<=, not <)."))
     if arguments.get("staircase"):
         mistakes.append(Mistake(ref.schedule_values(ref.schedule(name, **dict(arguments, staircase=False)), steps),
                                 "staircase=True is ignored: the exponent's step / decay_steps must be floored."))

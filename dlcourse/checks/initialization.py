@@ -16,13 +16,12 @@
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy import stats
 
 from dlcourse import keras_reference as ref
-from dlcourse.checks import callables
 from dlcourse.checks.cases import CallableSpec, Case, run_check
 from dlcourse.checks.compare import Mistake, assert_matches, describe, fail
 from dlcourse.checks.optimizer_steps import check_optimizer, default_problem, keras_run
@@ -47,7 +46,8 @@ def check_compute_fans(compute_fans: Callable, shapes=((3, 4), (3, 3, 64, 128), 
         mistakes = [Mistake(expected[::-1], "fan_in and fan_out are swapped: a kernel has shape (..., inputs, outputs).")]
         if len(shape) > 2:
             mistakes.append(Mistake((shape[-2], shape[-1]), f"the receptive field is missing: each input channel feeds "
-                                                           f"prod(shape[:-2]) = {receptive} weights per output, so fan_in = {shape[-2]} * {receptive}."))
+                                                           f"prod(shape[:-2]) = {receptive} weights per output, so fan_in = {shape[-2]} * "
+                                                           f"{receptive}."))
 
         def judge(result, _):
             __tracebackhide__ = True
@@ -82,7 +82,7 @@ def check_variance_scaling_parameter(variance_scaling_parameter: Callable, setti
     def case(shape, scale, mode, distribution):
         expected = ref.initializer_parameter(keras.initializers.VarianceScaling(scale, mode, distribution), shape)
         fan_in, fan_out = ref.compute_fans(shape)
-        formula = lambda **changes: _variance_scaling_formula(**dict(dict(shape=shape, scale=scale, mode=mode, distribution=distribution), **changes))  # noqa: E731
+        formula = lambda **changes: _variance_scaling_formula(**dict(dict(shape=shape, scale=scale, mode=mode, distribution=distribution), **changes))
         mistakes = []
         if distribution == "truncated_normal":
             mistakes.append(Mistake(formula(distribution="untruncated_normal"),
@@ -90,7 +90,8 @@ def check_variance_scaling_parameter(variance_scaling_parameter: Callable, setti
                                     "2 sigma), so that the std after truncation is sqrt(scale / n); the correction is missing."))
         if distribution == "uniform":
             mistakes.append(Mistake(formula(distribution="untruncated_normal"),
-                                    "that is the standard deviation; a uniform on [-limit, limit] has std limit / sqrt(3), so limit = sqrt(3 * scale / n)."))
+                                    "that is the standard deviation; a uniform on [-limit, limit] has std limit / sqrt(3), so limit = sqrt(3 "
+                                    "* scale / n)."))
         if mode == "fan_avg":
             mistakes.append(Mistake(np.sqrt(3 * scale / (fan_in + fan_out)) if distribution == "uniform" else expected / np.sqrt(0.5),
                                     "fan_avg is the average (fan_in + fan_out) / 2, not the sum."))
@@ -175,7 +176,8 @@ def judge_sample(sample, shape: tuple, distribution: str, parameter: float, what
 
 
 def _ratio_hint(ratio: float) -> str:
-    known = {TRUNCATION_STD: f" Likely cause: you drew with sigma = sqrt(scale / n) and then truncated; Keras divides sigma by {TRUNCATION_STD} first.",
+    known = {TRUNCATION_STD: " Likely cause: you drew with sigma = sqrt(scale / n) and then truncated; Keras divides sigma by "
+                             f"{TRUNCATION_STD} first.",
              1 / np.sqrt(3): " Likely cause: the uniform's limit is sqrt(scale / n); it must be sqrt(3 * scale / n).",
              1 / np.sqrt(2): " Likely cause: a factor 2 in the variance is missing (He's scale is 2; fan_avg is the average of the fans).",
              np.sqrt(2): " Likely cause: the variance is twice too large (He's scale 2 where 1 was asked, or fan_avg taken as the average twice)."}
@@ -202,7 +204,8 @@ def check_variance_scaling_sample(variance_scaling_sample: Callable, settings=No
     for i, (shape, scale, mode, distribution) in enumerate(settings):
         parameter = ref.initializer_parameter(keras.initializers.VarianceScaling(scale, mode, distribution), shape)
         label = f"keras.initializers.VarianceScaling({scale}, {mode!r}, {distribution!r}) on shape {tuple(shape)}"
-        cases.append(_sample_case(tuple(shape), distribution, parameter, f"variance_scaling_sample({tuple(shape)}, {scale}, {mode!r}, {distribution!r}, rng)",
+        cases.append(_sample_case(tuple(shape), distribution, parameter, f"variance_scaling_sample({tuple(shape)}, {scale}, {mode!r}, "
+                                                                         f"{distribution!r}, rng)",
                                   label, seed + i, (tuple(shape), scale, mode, distribution)))
     run_check(variance_scaling_sample, cases, f"variance_scaling_sample passes the statistical tests against Keras in {len(settings)} settings.")
 
@@ -227,7 +230,8 @@ def check_initialize(initialize: Callable, names=NAMED_INITIALIZERS, shape=(256,
 
 
 def deep_network(seed: int = 0, widths=(32, 64, 64, 64, 64, 16), batch: int = 100, weight_std=None):
-    """A random batch and MLP: x (batch, widths[0]), kernels (widths[i], widths[i+1]) with std ``weight_std`` (default 1/sqrt(fan_in)), biases (widths[i+1],)."""
+    """A random batch and MLP: x (batch, widths[0]), kernels (widths[i], widths[i+1]) with std ``weight_std``
+    (default 1/sqrt(fan_in)), biases (widths[i+1],)."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(batch, widths[0]))
     weights = [rng.normal(size=(a, b)) * (weight_std if weight_std is not None else 1 / np.sqrt(a)) for a, b in zip(widths[:-1], widths[1:])]
@@ -243,9 +247,12 @@ def check_forward_statistics(forward_statistics: Callable, activation: str = "ta
     expected = np.array([[float(tf.reduce_mean(o)), float(tf.math.reduce_std(o))] for o in outputs]).T  # (2, layers)
     linear = ref.dense_network_outputs(x, weights, biases, "linear") if activation != "linear" else outputs
     pre_activations = [h @ w + b for h, w, b in zip([x] + outputs[:-1], weights, biases)]
-    mistakes_std = [Mistake([np.std(o, ddof=1) for o in outputs], "that is the sample std with ddof=1; use the population std (np.std's default, ddof=0), as tf.math.reduce_std."),
-                    Mistake([np.std(z) for z in pre_activations], "those are the statistics of the pre-activations x @ W + b; record each layer's output after the activation."),
-                    Mistake([np.std(o, axis=0).mean() for o in outputs], "that is the mean over units of each unit's std; take the std over all the layer's values (batch and units together)."),
+    mistakes_std = [Mistake([np.std(o, ddof=1) for o in outputs], "that is the sample std with ddof=1; use the population std (np.std's "
+                                                                  "default, ddof=0), as tf.math.reduce_std."),
+                    Mistake([np.std(z) for z in pre_activations], "those are the statistics of the pre-activations x @ W + b; record each "
+                                                                  "layer's output after the activation."),
+                    Mistake([np.std(o, axis=0).mean() for o in outputs], "that is the mean over units of each unit's std; take the std over "
+                                                                         "all the layer's values (batch and units together)."),
                     Mistake([np.std(o) for o in linear], "the activation is not applied: these are the statistics of a linear network.")]
     context = describe(x=x) + f", {len(weights)} layers of widths {[w.shape[1] for w in weights]}, activation={activation!r}"
 
@@ -259,7 +266,8 @@ def check_forward_statistics(forward_statistics: Callable, activation: str = "ta
         assert_matches(stds, expected[1], what=f"{what} stds", reference=reference, rtol=1e-6, atol=1e-12, axis_names=("layer",),
                        mistakes=mistakes_std, context=context)
         assert_matches(means, expected[0], what=f"{what} means", reference=reference, rtol=1e-6, atol=1e-12, axis_names=("layer",),
-                       mistakes=[Mistake([np.mean(z) for z in pre_activations], "those are the means of the pre-activations; record each layer's output.")],
+                       mistakes=[Mistake([np.mean(z) for z in pre_activations], "those are the means of the pre-activations; record each "
+                                                                                "layer's output.")],
                        context=context)
 
     run_check(forward_statistics, [Case((x, weights, biases, activation), judge)],
@@ -283,7 +291,8 @@ def check_clip_by_value(clip_by_value: Callable, t=None, clip_value_min=-0.5, cl
     t = np.random.default_rng(1).normal(size=(4, 5)) if t is None else np.asarray(t)
     expected = tf.clip_by_value(tf.constant(t), tf.constant(clip_value_min, dtype=t.dtype), tf.constant(clip_value_max, dtype=t.dtype)).numpy()
     mistakes = [Mistake(np.clip(t, clip_value_min, clip_value_max), "when clip_value_min > clip_value_max, TensorFlow computes "
-                                                                    "maximum(minimum(t, max), min), so the minimum wins; np.clip lets the maximum win.")]
+                                                                    "maximum(minimum(t, max), min), so the minimum wins; np.clip lets the "
+                                                                    "maximum win.")]
     what = f"clip_by_value(t, {clip_value_min!r}, {clip_value_max!r})"
 
     def judge(result, args_after):
@@ -307,8 +316,10 @@ def check_clip_by_norm(clip_by_norm: Callable, tensors=None, clip_norm: float = 
         expected = tf.clip_by_norm(tf.constant(t), clip_norm).numpy()
         norm = float(np.sqrt(np.sum(t.astype(np.float64) ** 2)))
         what = f"clip_by_norm(t, {clip_norm!r})"
-        mistakes = [Mistake(t * clip_norm / norm if norm else t, "you always rescale to the threshold; TensorFlow only shrinks: t * clip_norm / max(norm, clip_norm)."),
-                    Mistake(np.clip(t, -clip_norm, clip_norm), "that is clipping by value (each element); clip_by_norm rescales the whole tensor so its L2 norm is at most clip_norm.")]
+        mistakes = [Mistake(t * clip_norm / norm if norm else t, "you always rescale to the threshold; TensorFlow only shrinks: t * "
+                                                                 "clip_norm / max(norm, clip_norm)."),
+                    Mistake(np.clip(t, -clip_norm, clip_norm), "that is clipping by value (each element); clip_by_norm rescales the whole "
+                                                               "tensor so its L2 norm is at most clip_norm.")]
 
         def judge(result, args_after, t=t, expected=expected, what=what, mistakes=mistakes, norm=norm):
             __tracebackhide__ = True
@@ -354,7 +365,8 @@ def check_clip_by_global_norm(clip_by_global_norm: Callable, tensors=None, clip_
         if not isinstance(clipped_list, (list, tuple)) or len(clipped_list) != len(tensors):
             fail(f"{what} must return a list of {len(tensors)} tensors, one per input.")
         assert_matches(global_norm, expected_norm, what=f"{what} global_norm", reference="tf.clip_by_global_norm", rtol=1e-6, atol=1e-12,
-                       context=shown, mistakes=[Mistake(sum_of_norms, "you added the tensors' norms; the global norm is sqrt of the sum of all squares: sqrt(sum_i ||t_i||^2).")])
+                       context=shown, mistakes=[Mistake(sum_of_norms, "you added the tensors' norms; the global norm is sqrt of the sum of "
+                                                                      "all squares: sqrt(sum_i ||t_i||^2).")])
         for i, (actual, target) in enumerate(zip(clipped_list, expected)):
             if target is None:
                 if actual is not None:

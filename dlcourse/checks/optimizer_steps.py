@@ -10,7 +10,7 @@ are trajectories too: a Keras optimizer with other arguments
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -38,7 +38,8 @@ def _as_batches(result, what: str) -> list:
 def _compare_batches(batches: list, expected: list, what: str, reference: str, wrong: dict) -> None:
     __tracebackhide__ = True
     hint = next((text for text, candidate in wrong.items()
-                 if len(candidate) == len(batches) and all(np.shape(a) == np.shape(b) and np.array_equal(a, b) for a, b in zip(batches, candidate))), "")
+                 if len(candidate) == len(batches)
+                 and all(np.shape(a) == np.shape(b) and np.array_equal(a, b) for a, b in zip(batches, candidate))), "")
     suffix = f"\n  Likely cause: {hint}" if hint else ""
     if len(batches) != len(expected):
         fail(f"{what} gives {len(batches)} batches; {reference} gives {len(expected)} "
@@ -105,8 +106,8 @@ def check_sgd(sgd_init: Callable, sgd_update: Callable, momentum: float = 0.0, n
                              "Keras puts it inside (v = momentum*v - lr*g; theta += v); the two differ once the learning rate changes."))
         mistakes.append((numpy_run(optimizers.sgd_init, optimizers.ema_momentum_update, problem, rates, momentum=keras_momentum),
                          "that is the moving-average form (v = momentum*v + (1-momentum)*g); Keras uses v = momentum*v - lr*g."))
-    label = "keras.optimizers.SGD(" + ", ".join(
-        [f"learning_rate={'a schedule' if callable(learning_rate) else learning_rate}", f"momentum={momentum}"] + (["nesterov=True"] if nesterov else [])) + ")"
+    shown = [f"learning_rate={'a schedule' if callable(learning_rate) else learning_rate}", f"momentum={momentum}"]
+    label = "keras.optimizers.SGD(" + ", ".join(shown + (["nesterov=True"] if nesterov else [])) + ")"
     check_optimizer((sgd_init, sgd_update), names=("sgd_init", "sgd_update"), keras_optimizer=sgd, label=label,
                     learning_rate=learning_rate, num_steps=num_steps, problem=problem,
                     hyperparameters={"momentum": keras_momentum, "nesterov": nesterov}, mistakes=mistakes, tolerance=(rtol, atol))

@@ -31,11 +31,11 @@ import hashlib
 import shutil
 import time
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from queue import Queue
-from typing import Callable
 
 import nbformat
 

@@ -26,8 +26,8 @@ from pathlib import Path
 import nbformat
 
 from dlcourse.checks.cases import Case, StudentFunction
-from dlcourse.grading.workspace import NOTEBOOK, SOLUTIONS, GradingError
 from dlcourse.grading.wire import encode
+from dlcourse.grading.workspace import NOTEBOOK, SOLUTIONS, GradingError
 
 
 def nbgrader_meta(cell) -> dict:

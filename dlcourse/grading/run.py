@@ -8,8 +8,8 @@ judges the plan recorded (the same ones a student's notebook runs live).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import nbformat
 
@@ -59,7 +59,8 @@ def run_submission(plan: AssignmentPlan, notebook: nbformat.NotebookNode, worker
         if not sandbox.ended:
             break
         if not started:  # the student's cells themselves did not finish: a restart would stop there again
-            reason = f"your code did not get to this check: {sandbox.ended} (while running {sandbox.stopped_in or 'your cells'}){_last_output(sandbox)}"
+            reason = (f"your code did not get to this check: {sandbox.ended} "
+                      f"(while running {sandbox.stopped_in or 'your cells'}){_last_output(sandbox)}")
             results.update({n: {"reason": reason} for n in range(offset, len(calls))})
             break
         stuck = started[-1]
