@@ -61,17 +61,18 @@ class ShiftedSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return self.schedule(step + self.shift)
 
 
-def optimizer_trajectories(optimizer, gradient: Callable[[list], list], params0: list, num_steps: int) -> list[np.ndarray]:
-    """Run a Keras ``optimizer`` for ``num_steps`` updates on float64 variables starting at ``params0``.
+def optimizer_trajectories(optimizer, gradient: Callable[[list], list], params0: list, num_steps: int,
+                           dtype=np.float64) -> list[np.ndarray]:
+    """Run a Keras ``optimizer`` for ``num_steps`` updates on variables of ``dtype`` starting at ``params0``.
 
     ``gradient`` maps the list of current parameter arrays to their gradients.
-    Returns one float64 array of shape ``(num_steps + 1, *p.shape)`` per parameter.
+    Returns one array of ``dtype`` and shape ``(num_steps + 1, *p.shape)`` per parameter.
     """
-    variables = [tf.Variable(np.asarray(p, dtype=np.float64)) for p in params0]
+    variables = [tf.Variable(np.asarray(p, dtype=dtype)) for p in params0]
     history = [[v.numpy().copy() for v in variables]]
     for _ in range(num_steps):
         grads = gradient([v.numpy() for v in variables])
-        optimizer.apply_gradients([(tf.constant(np.asarray(g, dtype=np.float64)), v) for g, v in zip(grads, variables)])
+        optimizer.apply_gradients([(tf.constant(np.asarray(g, dtype=dtype)), v) for g, v in zip(grads, variables)])
         history.append([v.numpy().copy() for v in variables])
     return [np.stack([h[i] for h in history]) for i in range(len(variables))]
 

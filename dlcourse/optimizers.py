@@ -12,10 +12,15 @@ caller at update 0, 1, ...). :func:`dlcourse.checks.callables.run_optimizer`
 drives a pair for many steps.
 
 The ``*_update`` functions named after Keras compute what the Keras optimizer
-computes (its float32 constants included); the other forms (PyTorch's
-momentum, the moving-average momentum, epsilon outside the square root, the
-paper's Adam, ...) are the versions the lessons compare it with and the checks
-recognise as mistakes. Each computes in the dtype of its parameters.
+computes; the other forms (PyTorch's momentum, the moving-average momentum,
+epsilon outside the square root, the paper's Adam, ...) are the versions the
+lessons compare it with and the checks recognise as mistakes. Each computes
+in the dtype of its parameters and uses its constants as given, except
+Adam's bias corrections, which raise the betas as Keras does, rounded to
+float32 (``float32_beta_powers=False``: the exact betas). Keras also stores
+the learning rate, SGD's momentum, Adagrad's initial accumulator and AdamW's
+weight decay in float32: pass ``float(np.float32(value))`` to reproduce it
+to the last bit.
 
 The grading sandbox does not mount this module: a submission cannot call it.
 """
@@ -47,21 +52,30 @@ def sgd_init(params: list) -> list:
     return zeros_init(params)
 
 
-def sgd_update(params: list, grads: list, state: list, learning_rate: float, momentum: float = 0.0, nesterov: bool = False):
+def clip_by_global_norm(grads: list, clip_norm: float) -> list:
+    """Keras's ``global_clipnorm``: every gradient times clip_norm * min(1 / global norm, 1 / clip_norm); NaN when the norm is not finite."""
+    norm = np.sqrt(sum(np.sum(np.square(g)) for g in grads))
+    scale = clip_norm * np.minimum(1 / norm, 1 / clip_norm) + (norm - norm)
+    return [g * np.asarray(scale, dtype=np.result_type(g)) for g in grads]
+
+
+def sgd_update(params: list, grads: list, state: list, learning_rate: float, momentum: float = 0.0, nesterov: bool = False,
+               global_clipnorm: float | None = None):
     """``keras.optimizers.SGD``: v <- momentum v - lr g; theta <- theta + v (Nesterov: + momentum v - lr g).
 
-    Keras casts ``momentum`` to the variable's dtype through float32, as here.
+    With ``global_clipnorm``, the gradients are first clipped by their global norm (:func:`clip_by_global_norm`).
     """
+    grads = [np.asarray(g, dtype=p.dtype) for p, g in zip(params, grads)]
+    if global_clipnorm:
+        grads = clip_by_global_norm(grads, global_clipnorm)
     new_params, new_state = [], []
     for p, g, v in zip(params, grads, state):
-        g = np.asarray(g, dtype=p.dtype)
         if momentum == 0.0:
             new_params.append(p - learning_rate * g)
             new_state.append(v)
             continue
-        mu = _as_dtype(_float32(momentum), p)
-        v = mu * v - learning_rate * g
-        new_params.append(p + (mu * v - learning_rate * g if nesterov else v))
+        v = momentum * v - learning_rate * g
+        new_params.append(p + (momentum * v - learning_rate * g if nesterov else v))
         new_state.append(v)
     return new_params, new_state
 
@@ -116,7 +130,7 @@ def _rmsprop(params, grads, state, learning_rate, rho, momentum, epsilon, center
     new_params, new_state = [], []
     for p, g, (v, m, b) in zip(params, grads, state):
         g = np.asarray(g, dtype=p.dtype)
-        v = rho * v + (1 - rho) * g * g
+        v = rho * v + (1 - rho) * (g * g)
         denominator = v
         if centered:
             m = rho * m + (1 - rho) * g
@@ -151,10 +165,11 @@ def adam_init(params: list) -> dict:
     return {"t": 0, "moments": [(np.zeros_like(p), np.zeros_like(p), np.zeros_like(p)) for p in params]}
 
 
-def _adam_step(p, g, m, v, v_max, lr, t, beta_1, beta_2, epsilon, amsgrad, form):
-    """One Adam step on one tensor, with Keras's float32 betas in the bias corrections; returns (p, m, v, v_max)."""
+def _adam_step(p, g, m, v, v_max, lr, t, beta_1, beta_2, epsilon, amsgrad, form, float32_beta_powers):
+    """One Adam step on one tensor; the bias corrections raise float32 betas (Keras) or the exact ones; returns (p, m, v, v_max)."""
     g = np.asarray(g, dtype=p.dtype)
-    b1t, b2t = _as_dtype(_float32(beta_1), p) ** t, _as_dtype(_float32(beta_2), p) ** t
+    rounded = _float32 if float32_beta_powers else float
+    b1t, b2t = _as_dtype(rounded(beta_1), p) ** t, _as_dtype(rounded(beta_2), p) ** t
     m = m + (g - m) * _as_dtype(1 - beta_1, p)
     v = v + (g * g - v) * _as_dtype(1 - beta_2, p)
     if amsgrad:
@@ -170,14 +185,15 @@ def _adam_step(p, g, m, v, v_max, lr, t, beta_1, beta_2, epsilon, amsgrad, form)
     return p - step, m, v, v_max
 
 
-def _adam(params, grads, state, learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay, form, decay_after=False):
+def _adam(params, grads, state, learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay, form, float32_beta_powers,
+          decay_after=False):
     t = state["t"] + 1
     new_params, moments = [], []
     for p, g, (m, v, v_max) in zip(params, grads, state["moments"]):
-        decay = _as_dtype(_float32(weight_decay), p) * _as_dtype(learning_rate, p) if weight_decay else None
+        decay = _as_dtype(weight_decay, p) * _as_dtype(learning_rate, p) if weight_decay else None
         if decay is not None and not decay_after:
             p = p - p * decay
-        p, m, v, v_max = _adam_step(p, g, m, v, v_max, learning_rate, t, beta_1, beta_2, epsilon, amsgrad, form)
+        p, m, v, v_max = _adam_step(p, g, m, v, v_max, learning_rate, t, beta_1, beta_2, epsilon, amsgrad, form, float32_beta_powers)
         if decay is not None and decay_after:
             p = p - p * decay
         new_params.append(p)
@@ -186,30 +202,31 @@ def _adam(params, grads, state, learning_rate, beta_1, beta_2, epsilon, amsgrad,
 
 
 def adam_update(params: list, grads: list, state: dict, learning_rate: float, beta_1: float = 0.9, beta_2: float = 0.999,
-                epsilon: float = 1e-7, amsgrad: bool = False):
+                epsilon: float = 1e-7, amsgrad: bool = False, float32_beta_powers: bool = True):
     """``keras.optimizers.Adam``: theta <- theta - lr sqrt(1 - beta_2^t) / (1 - beta_1^t) m / (sqrt(v) + epsilon), t = 1 first."""
-    return _adam(params, grads, state, learning_rate, beta_1, beta_2, epsilon, amsgrad, 0.0, "keras")
+    return _adam(params, grads, state, learning_rate, beta_1, beta_2, epsilon, amsgrad, 0.0, "keras", float32_beta_powers)
 
 
 def adam_paper_update(params: list, grads: list, state: dict, learning_rate: float, beta_1: float = 0.9, beta_2: float = 0.999,
-                      epsilon: float = 1e-7, amsgrad: bool = False):
+                      epsilon: float = 1e-7, amsgrad: bool = False, float32_beta_powers: bool = True):
     """The paper's Adam: epsilon added to sqrt(v_hat), theta <- theta - lr m_hat / (sqrt(v_hat) + epsilon)."""
-    return _adam(params, grads, state, learning_rate, beta_1, beta_2, epsilon, amsgrad, 0.0, "paper")
+    return _adam(params, grads, state, learning_rate, beta_1, beta_2, epsilon, amsgrad, 0.0, "paper", float32_beta_powers)
 
 
 def adam_no_bias_correction_update(params: list, grads: list, state: dict, learning_rate: float, beta_1: float = 0.9,
-                                   beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False):
+                                   beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False, float32_beta_powers: bool = True):
     """Adam without bias correction: theta <- theta - lr m / (sqrt(v) + epsilon)."""
-    return _adam(params, grads, state, learning_rate, beta_1, beta_2, epsilon, amsgrad, 0.0, "no_bias_correction")
+    return _adam(params, grads, state, learning_rate, beta_1, beta_2, epsilon, amsgrad, 0.0, "no_bias_correction", float32_beta_powers)
 
 
 def adamw_update(params: list, grads: list, state: dict, learning_rate: float, weight_decay: float = 0.004, beta_1: float = 0.9,
-                 beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False):
+                 beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False, float32_beta_powers: bool = True):
     """``keras.optimizers.AdamW``: theta <- theta - theta weight_decay lr, then the Adam step (same state as Adam)."""
-    return _adam(params, grads, state, learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay, "keras")
+    return _adam(params, grads, state, learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay, "keras", float32_beta_powers)
 
 
 def adamw_decay_after_update(params: list, grads: list, state: dict, learning_rate: float, weight_decay: float = 0.004,
-                             beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False):
+                             beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False,
+                             float32_beta_powers: bool = True):
     """AdamW with the decay applied after the Adam step instead of before it."""
-    return _adam(params, grads, state, learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay, "keras", decay_after=True)
+    return _adam(params, grads, state, learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay, "keras", float32_beta_powers, decay_after=True)

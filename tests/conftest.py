@@ -126,6 +126,14 @@ def solution_cell_source(chapter: str, grade_id: str) -> str:
     return next(c.source for c in solution_notebook(chapter).cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
 
 
+def variant_notebook(chapter: str, sources: dict[str, str]) -> nbformat.NotebookNode:
+    """The solution of ``chapter`` with the cells of ``sources`` ({grade_id: a student's answer}) replaced."""
+    notebook = solution_notebook(chapter)
+    for grade_id, source in sources.items():
+        notebook = with_cell_source(notebook, grade_id, source)
+    return notebook
+
+
 def mutate(chapter: str, grade_id: str, old: str, new: str) -> str:
     """The solution cell ``grade_id`` of ``chapter`` with ``old`` replaced by ``new`` (a classic wrong answer)."""
     source = solution_cell_source(chapter, grade_id)
@@ -191,8 +199,9 @@ def chapter_grading_tests(chapter: str, cells: dict[str, int], wrong_answers: di
     In this process (fast): the solution and every ``honest`` variant
     ({student: notebook}) keep full marks, the blank notebook scores 0, each
     wrong answer ({student: (grade_id, source, broken cells)}) loses exactly
-    its broken cells, and each (student, cell, phrase) of ``diagnoses`` finds
-    the phrase in the message. In one sandboxed batch (marked ``grading``):
+    its broken cells, and each (student, cell, phrase[, wrong causes]) of
+    ``diagnoses`` finds the phrase in the message, one cause at most, and none
+    of the wrong causes. In one sandboxed batch (marked ``grading``):
     the real grader gives every submission the same points and messages (their first lines).
     """
     notebooks = chapter_notebooks(chapter, wrong_answers, honest)
@@ -215,9 +224,11 @@ def chapter_grading_tests(chapter: str, cells: dict[str, int], wrong_answers: di
     def test_wrong_answer_loses_the_cells_it_breaks(verdicts, student):
         assert points_of(verdicts, student) == expected_points(cells, wrong_answers[student][2])
 
-    @pytest.mark.parametrize("student, cell, phrase", diagnoses)
-    def test_the_diagnosis_names_the_mistake(verdicts, student, cell, phrase):
-        assert phrase in verdicts[student][cell][1], verdicts[student][cell][1][:1500]
+    @pytest.mark.parametrize("student, cell, phrase, wrong_causes", [d if len(d) == 4 else (*d, ()) for d in diagnoses])
+    def test_the_diagnosis_names_the_mistake(verdicts, student, cell, phrase, wrong_causes):
+        message = verdicts[student][cell][1]
+        assert phrase in message, message[:1500]
+        assert message.count("Likely cause") <= 1 and not [w for w in wrong_causes if w in message], message[:1500]
 
     @pytest.mark.grading
     def test_the_sandboxed_grader_gives_the_same_verdicts(verdicts, tmp_path_factory):

@@ -46,6 +46,11 @@ def numerical_gradient(f, x, h=1e-5):
         g[i] = (f(p) - f(m)) / 2e-5
     return g
 """, "test_numerical_gradient"),
+    "cosine_ignores_warmup": ("cosine_decay", """
+def cosine_decay(step, initial_learning_rate, decay_steps, alpha=0.0, warmup_target=None, warmup_steps=0):
+    u = np.minimum(np.asarray(step, dtype=np.float64), decay_steps)
+    return initial_learning_rate * ((1 - alpha) * 0.5 * (1 + np.cos(np.pi * u / decay_steps)) + alpha)
+""", "test_cosine_decay"),
     "schedule_one_step_late": ("gradient_descent", """
 def gradient_descent(grad_fn, theta0, learning_rate, num_steps):
     theta = np.array(theta0, dtype=float)
@@ -232,6 +237,18 @@ def test_broken_submissions_get_zero_and_a_reason(graded, student, reason):
     assert len(rows) == 9
     assert all(float(r["points"]) == 0 and reason in r["status"] for r in rows)
     assert any(student in m and reason in m for m in graded["messages"])
+
+
+@pytest.mark.parametrize("student, cause, wrong_cause", [
+    ("ignores_h", "not the h that was passed", "forward difference"),
+    ("cosine_ignores_warmup", "the warmup is ignored", "still a stub"),
+])
+def test_the_message_names_the_mistake_and_no_other_cause(graded, student, cause, wrong_cause):
+    _, _, cell = WRONG_ANSWERS[student]
+    message = next(r["message"] for r in graded["rows"] if r["student_id"] == student and r["cell"] == cell)
+    verdict = next(v for v in graded["outcomes"][student].cells if v.grade_id == cell)
+    assert cause in verdict.message and wrong_cause not in verdict.message, verdict.message
+    assert message  # the CSV keeps the first line of the same message
 
 
 def test_feedback_explains_the_mistake(graded):

@@ -1,7 +1,7 @@
 """Chapter 2's exercise through the grader: solution, blank, realistic mistakes, honest variants."""
 from __future__ import annotations
 
-from conftest import chapter_grading_tests, solution_notebook, with_cell_source
+from conftest import chapter_grading_tests, variant_notebook
 
 CHAPTER = "02_sgd_momentum"
 CELLS = {"test_minibatches": 2, "test_sgd": 4, "test_train_epoch": 3}
@@ -108,14 +108,6 @@ def sgd_update(params, grads, state, learning_rate, momentum=0.0, nesterov=False
 }
 
 
-def honest_notebook():
-    """The solution with every honest variant in place (it must keep full marks)."""
-    notebook = solution_notebook(CHAPTER)
-    for cell, source in HONEST.items():
-        notebook = with_cell_source(notebook, cell, source)
-    return notebook
-
-
 DIAGNOSES = [
     ("learning_rate_outside_velocity", "test_sgd", "PyTorch form"),
     ("updates_in_place", "test_sgd", "in place"),
@@ -124,4 +116,4 @@ DIAGNOSES = [
 
 (verdicts, test_solution_full_marks_honest_full_marks_and_blank_zero, test_wrong_answer_loses_the_cells_it_breaks,
  test_the_diagnosis_names_the_mistake, test_the_sandboxed_grader_gives_the_same_verdicts) = \
-    chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES, honest={"honest": honest_notebook()})
+    chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES, honest={"honest": variant_notebook(CHAPTER, HONEST)})

@@ -1,7 +1,7 @@
 """Chapter 4's exercise through the grader: solution, blank, and the classic wrong versions of each part."""
 from __future__ import annotations
 
-from conftest import chapter_grading_tests
+from conftest import chapter_grading_tests, variant_notebook
 from conftest import mutate as mutate_cell
 
 CHAPTER = "04_initialization"
@@ -29,6 +29,7 @@ WRONG_ANSWERS = {
                                {"test_variance_scaling_sample", "test_initialize"}),
     "normal_not_truncated": ("sample", mutate("sample", 'if distribution == "truncated_normal":', "if False:"),
                              {"test_variance_scaling_sample", "test_initialize"}),
+    "glorot_with_fan_in": ("initialize", mutate("initialize", '"glorot": (1.0, "fan_avg")', '"glorot": (1.0, "fan_in")'), {"test_initialize"}),
     "he_with_scale_1": ("initialize", mutate("initialize", '"he": (2.0, "fan_in")', '"he": (1.0, "fan_in")'), {"test_initialize"}),
     "glorot_normal_untruncated": ("initialize", mutate("initialize", '"normal": "truncated_normal"', '"normal": "untruncated_normal"'),
                                   {"test_initialize"}),
@@ -56,6 +57,104 @@ def clip_by_global_norm(t_list, clip_norm):
 }
 
 
+# Correct implementations written differently from the solution: each notebook must keep full marks.
+HONEST = {
+    # Python-float hyperparameters, NumPy's own helpers, another order of the operations
+    "textbook": {
+        "fans": '''
+import math
+
+def compute_fans(shape):
+    shape = list(shape)
+    if not shape:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive_field = math.prod(shape[:-2])
+    return shape[-2] * receptive_field, shape[-1] * receptive_field
+''',
+        "clip_value": '''
+def clip_by_value(t, clip_value_min, clip_value_max):
+    t = np.array(t)                       # a copy, clipped in place: the upper bound first, as TensorFlow
+    np.minimum(t, clip_value_max, out=t, casting="unsafe")
+    np.maximum(t, clip_value_min, out=t, casting="unsafe")
+    return t
+''',
+        "clip_norm": '''
+def clip_by_norm(t, clip_norm):
+    t = np.asarray(t)
+    norm = np.linalg.norm(t.ravel())
+    return t if norm <= clip_norm else (t * (clip_norm / norm)).astype(t.dtype)
+''',
+        "clipped_sgd": '''
+def clipped_sgd_init(params):
+    return {"velocity": [np.zeros(p.shape, p.dtype) for p in params]}
+
+def clipped_sgd_update(params, grads, state, learning_rate, momentum=0.0, global_clipnorm=1.0):
+    grads, _ = clip_by_global_norm(grads, global_clipnorm)
+    velocity = [momentum * v - learning_rate * g for v, g in zip(state["velocity"], grads)]   # Python-float momentum
+    return [p + v for p, v in zip(params, velocity)], {"velocity": velocity}
+''',
+    },
+    # loops and other containers
+    "loops": {
+        "fans": '''
+from collections import namedtuple
+Fans = namedtuple("Fans", "fan_in fan_out")     # a tuple subclass: the grader sends it as a tuple
+
+def compute_fans(shape):
+    if len(shape) < 1:
+        return Fans(1, 1)
+    if len(shape) == 1:
+        return Fans(shape[0], shape[0])
+    receptive_field = 1
+    for size in shape[:-2]:
+        receptive_field *= size
+    return Fans(shape[-2] * receptive_field, shape[-1] * receptive_field)
+''',
+        "parameter": '''
+def variance_scaling_parameter(shape, scale, mode, distribution):
+    fan_in, fan_out = compute_fans(shape)
+    if mode == "fan_in":
+        n = fan_in
+    elif mode == "fan_out":
+        n = fan_out
+    else:
+        n = 0.5 * (fan_in + fan_out)
+    std = (scale / max(n, 1.0)) ** 0.5
+    if distribution == "uniform":
+        return std * 3 ** 0.5
+    return std / 0.87962566103423978 if distribution == "truncated_normal" else std
+''',
+        "clip_global": '''
+def clip_by_global_norm(t_list, clip_norm):
+    total = 0.0
+    for t in t_list:
+        if t is not None:
+            total += float(np.sum(np.square(np.asarray(t, dtype=np.float64))))
+    global_norm = total ** 0.5
+    if not np.isfinite(global_norm):
+        return [None if t is None else np.full_like(np.asarray(t), np.nan) for t in t_list], global_norm
+    scale = clip_norm / max(global_norm, clip_norm)
+    return [None if t is None else np.asarray(t) * np.asarray(t).dtype.type(scale) for t in t_list], global_norm
+''',
+        "clipped_sgd": '''
+def clipped_sgd_init(params):
+    return tuple(np.zeros_like(p) for p in params)
+
+def clipped_sgd_update(params, grads, state, learning_rate, momentum=0.0, global_clipnorm=1.0):
+    clipped, _ = clip_by_global_norm(grads, global_clipnorm)
+    new_params, new_state = [], []
+    for p, g, v in zip(params, clipped, state):
+        v = np.float32(momentum) * v - np.float32(learning_rate) * g if p.dtype == np.float32 else momentum * v - learning_rate * g
+        new_params.append(p + v)
+        new_state.append(v)
+    return new_params, tuple(new_state)
+''',
+    },
+}
+
+
 DIAGNOSES = [
     ("fans_without_receptive_field", "test_compute_fans", "receptive field is missing"),
     ("truncation_not_corrected", "test_variance_scaling_parameter", "correction is missing"),
@@ -66,8 +165,11 @@ DIAGNOSES = [
     ("global_norm_per_tensor", "test_clip_by_global_norm", "its own norm"),
     ("global_norm_inf_gives_zeros", "test_clip_by_global_norm", "every tensor NaN"),
     ("sgd_without_clipping", "test_clipped_sgd", "not clipped"),
+    ("glorot_with_fan_in", "test_initialize", "divided by fan_in", ("truncated", "Keras divides sigma")),
+    ("he_with_scale_1", "test_initialize", "factor 2 in the variance is missing"),
 ]
 
 (verdicts, test_solution_full_marks_honest_full_marks_and_blank_zero, test_wrong_answer_loses_the_cells_it_breaks,
  test_the_diagnosis_names_the_mistake, test_the_sandboxed_grader_gives_the_same_verdicts) = \
-    chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES)
+    chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES,
+                          honest={name: variant_notebook(CHAPTER, sources) for name, sources in HONEST.items()})

@@ -1,7 +1,7 @@
 """Chapter 5's exercise through the grader: solution, blank, and the classic wrong versions of each activation."""
 from __future__ import annotations
 
-from conftest import chapter_grading_tests
+from conftest import chapter_grading_tests, variant_notebook
 from conftest import mutate as mutate_cell
 
 CHAPTER = "05_activation_functions"
@@ -35,11 +35,110 @@ WRONG_ANSWERS = {
     "elu_derivative_one_at_zero": ("elu", mutate("elu", "np.where(x > 0, x.dtype.type(1), x.dtype.type(alpha) * np.exp",
                                                  "np.where(x >= 0, x.dtype.type(1), x.dtype.type(alpha) * np.exp"), {"test_elu"}),
     "gelu_erf_form": ("gelu", mutate("gelu", GELU_ARGUMENT, "(1 + special.erf(x * dtype(np.float32(0.7071067811865476))))"), {"test_gelu"}),
-    "gelu_full_precision_constant": ("gelu", mutate("gelu", GELU_ARGUMENT, "special.erfc(-x / np.sqrt(2))"), {"test_gelu"}),
     # only the hidden layer with all-zero units sees this one
     "dead_units_strictly_negative": ("dead", mutate("dead", "pre_activations <= 0", "pre_activations < 0"), {"test_dead_relu_fraction"}),
     "dead_fraction_of_entries": ("dead", mutate("dead", "np.mean(np.all(pre_activations <= 0, axis=0))", "np.mean(pre_activations <= 0)"),
                                  {"test_dead_relu_fraction"}),
+}
+
+
+# Correct implementations written differently from the solution: each notebook must keep full marks.
+HONEST = {
+    # SciPy's helpers, the exact constants (GELU's 1/sqrt(2) in float64), exp(x) - 1 instead of expm1
+    "library_and_exact_constants": {
+        "sigmoid": '''
+def sigmoid(x):
+    x = np.asarray(x)
+    return special.expit(x).astype(x.dtype)
+
+def sigmoid_derivative(x):
+    s = sigmoid(x)
+    return s - s * s
+''',
+        "elu": '''
+def elu(x, alpha=1.0):
+    x = np.asarray(x)
+    return np.where(x > 0, x, alpha * (np.exp(np.minimum(x, 0)) - 1)).astype(x.dtype)
+
+def elu_derivative(x, alpha=1.0):
+    x = np.asarray(x)
+    return np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0))).astype(x.dtype)
+''',
+        "gelu": '''
+def gelu(x, approximate=False):
+    x = np.asarray(x)
+    x64 = x.astype(np.float64)
+    if approximate:
+        inner = np.sqrt(2 / np.pi) * (x64 + 0.044715 * x64 ** 3)
+        return (0.5 * x64 * (1 + np.tanh(inner))).astype(x.dtype)
+    return (0.5 * x64 * special.erfc(-x64 / np.sqrt(2))).astype(x.dtype)      # the exact constant
+
+def gelu_derivative(x, approximate=False):
+    x = np.asarray(x)
+    x64 = x.astype(np.float64)
+    if approximate:
+        c = np.sqrt(2 / np.pi)
+        t = np.tanh(c * (x64 + 0.044715 * x64 ** 3))
+        return (0.5 * (1 + t) + 0.5 * x64 * (1 - t ** 2) * c * (1 + 3 * 0.044715 * x64 ** 2)).astype(x.dtype)
+    cdf = 0.5 * special.erfc(-x64 / np.sqrt(2))
+    pdf = np.exp(-0.5 * x64 ** 2) / np.sqrt(2 * np.pi)
+    return (cdf + x64 * pdf).astype(x.dtype)
+''',
+        "silu": '''
+def silu(x):
+    x = np.asarray(x)
+    return (x * special.expit(x)).astype(x.dtype)
+
+def silu_derivative(x):
+    x = np.asarray(x)
+    s = special.expit(x)
+    return (s + x * s * (1 - s)).astype(x.dtype)
+''',
+    },
+    # the solution with GELU's 1/sqrt(2) in full precision in the value only (TensorFlow rounds it to float32)
+    "full_precision_constant": {"gelu": mutate("gelu", GELU_ARGUMENT, "special.erfc(-x / dtype(np.sqrt(2)))")},
+    # np.where and masks instead of maximum, counting instead of a mean
+    "masks": {
+        "tanh": '''
+def tanh(x):
+    return np.tanh(np.asarray(x))
+
+def tanh_derivative(x):
+    t = np.tanh(np.asarray(x))
+    return (1 - t) * (1 + t)
+''',
+        "relu": '''
+def relu(x):
+    x = np.asarray(x)
+    return np.where(x > 0, x, np.zeros_like(x))
+
+def relu_derivative(x):
+    x = np.asarray(x)
+    return np.where(x > 0, np.ones_like(x), np.zeros_like(x))
+''',
+        "leaky_relu": '''
+def leaky_relu(x, negative_slope=0.2):
+    x = np.asarray(x)
+    out = x.copy()
+    out[x <= 0] *= negative_slope
+    return out
+
+def leaky_relu_derivative(x, negative_slope=0.2):
+    x = np.asarray(x)
+    out = np.full_like(x, negative_slope)
+    out[x > 0] = 1
+    return out
+''',
+        "dead": '''
+def dead_relu_fraction(X, W, b):
+    outputs = np.maximum(X @ W + b, 0)
+    dead = 0
+    for unit in range(W.shape[1]):
+        if not outputs[:, unit].any():
+            dead += 1
+    return dead / W.shape[1]
+''',
+    },
 }
 
 
@@ -51,11 +150,11 @@ DIAGNOSES = [
     ("leaky_relu_layer_default", "test_leaky_relu", "keras.layers.LeakyReLU layer"),
     ("elu_derivative_one_at_zero", "test_elu", "alpha * exp(0)"),
     ("gelu_erf_form", "test_gelu", "loses every digit"),
-    ("gelu_full_precision_constant", "test_gelu", "casts it to float32"),
     ("dead_units_strictly_negative", "test_dead_relu_fraction", "use <= 0"),
     ("dead_fraction_of_entries", "test_dead_relu_fraction", "for every example"),
 ]
 
 (verdicts, test_solution_full_marks_honest_full_marks_and_blank_zero, test_wrong_answer_loses_the_cells_it_breaks,
  test_the_diagnosis_names_the_mistake, test_the_sandboxed_grader_gives_the_same_verdicts) = \
-    chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES)
+    chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES,
+                          honest={name: variant_notebook(CHAPTER, sources) for name, sources in HONEST.items()})

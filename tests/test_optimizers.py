@@ -10,6 +10,7 @@ from dlcourse import optimizers
 from dlcourse.checks import initialization
 from dlcourse.checks.adaptive_optimizers import check_adagrad, check_adam, check_adamw, check_rmsprop
 from dlcourse.checks.compare import CheckFailed
+from dlcourse.checks.optimizer_steps import default_problem
 from dlcourse.checks.sgd_momentum import check_sgd
 
 KERAS_FORMS = [
@@ -27,13 +28,10 @@ KERAS_FORMS = [
 
 
 @pytest.mark.parametrize("name, check, arguments", KERAS_FORMS, ids=[f[0] for f in KERAS_FORMS])
-@pytest.mark.parametrize("dtype", [np.float64])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_the_keras_forms_equal_keras(name, check, arguments, dtype):
     if name in ("sgd", "momentum", "nesterov"):
-        from dlcourse.checks.optimizer_steps import default_problem
         arguments = dict(arguments, problem=default_problem(dtype=dtype))
-        if dtype == np.float32:
-            arguments.update(rtol=1e-5, atol=1e-7)
     else:
         arguments = dict(arguments, dtype=dtype)
     check(**arguments)

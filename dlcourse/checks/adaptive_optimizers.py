@@ -15,7 +15,16 @@ import numpy as np
 
 from dlcourse import keras_reference as ref
 from dlcourse import optimizers
-from dlcourse.checks.optimizer_steps import check_optimizer, default_problem, keras_run, learning_rates, numpy_run
+from dlcourse.checks.optimizer_steps import (
+    check_optimizer,
+    constant_forms,
+    default_problem,
+    each_form,
+    exact_or_float32,
+    keras_run,
+    learning_rates,
+    numpy_run,
+)
 
 keras = ref.keras
 
@@ -59,7 +68,9 @@ def check_adagrad(adagrad_init: Callable, adagrad_update: Callable, learning_rat
                     keras_optimizer=lambda: keras.optimizers.Adagrad(learning_rate=learning_rate, **arguments),
                     label=_describe("Adagrad", learning_rate, **arguments), learning_rate=learning_rate, num_steps=num_steps, problem=problem,
                     hyperparameters={"epsilon": epsilon}, mistakes=mistakes,
-                    init_arguments={"initial_accumulator_value": initial_accumulator_value})
+                    init_arguments={"initial_accumulator_value": initial_accumulator_value},
+                    alternatives=constant_forms(lambda initial: adagrad(optimizers.adagrad_update, initial),
+                                                initial=exact_or_float32(initial_accumulator_value)))
 
 
 def check_rmsprop(rmsprop_init: Callable, rmsprop_update: Callable, learning_rate=0.01, rho: float = 0.9, momentum: float = 0.0,
@@ -97,17 +108,21 @@ def check_adam(adam_init: Callable, adam_update: Callable, learning_rate=0.05, b
     def adam(**changes):
         return keras.optimizers.Adam(learning_rate=learning_rate, **dict(hyper, **changes))
 
-    mistakes = [(numpy_run(optimizers.adam_init, optimizers.adam_no_bias_correction_update, problem, rates, **hyper),
-                 "the bias correction is missing: divide by 1 - beta_1**t and 1 - beta_2**t, with t = 1 on the first update."),
-                (numpy_run(optimizers.adam_init, optimizers.adam_paper_update, problem, rates, **hyper),
-                 "that is the paper's form, epsilon added to sqrt(v_hat). Keras folds the corrections "
-                 "into the step: lr * sqrt(1 - beta_2**t) / (1 - beta_1**t) * m / (sqrt(v) + epsilon).")]
+    def forms(update):
+        return constant_forms(lambda powers: numpy_run(optimizers.adam_init, update, problem, rates, float32_beta_powers=powers, **hyper),
+                              powers=[True, False])
+
+    mistakes = (each_form(forms(optimizers.adam_no_bias_correction_update),
+                          "the bias correction is missing: divide by 1 - beta_1**t and 1 - beta_2**t, with t = 1 on the first update.")
+                + each_form(forms(optimizers.adam_paper_update),
+                            "that is the paper's form, epsilon added to sqrt(v_hat). Keras folds the corrections "
+                            "into the step: lr * sqrt(1 - beta_2**t) / (1 - beta_1**t) * m / (sqrt(v) + epsilon)."))
     if amsgrad:
         mistakes.append((keras_run(adam(amsgrad=False), problem, num_steps),
                          "amsgrad=True is ignored: keep the running maximum of v and use it in the denominator."))
     check_optimizer((adam_init, adam_update), names=("adam_init", "adam_update"), keras_optimizer=adam,
                     label=_describe("Adam", learning_rate, **hyper), learning_rate=learning_rate, num_steps=num_steps, problem=problem,
-                    hyperparameters=hyper, mistakes=mistakes)
+                    hyperparameters=hyper, mistakes=mistakes, alternatives=forms(optimizers.adam_update))
 
 
 def check_adamw(adam_init: Callable, adamw_update: Callable, learning_rate=0.05, weight_decay: float = 0.004, beta_1: float = 0.9,
@@ -121,14 +136,22 @@ def check_adamw(adam_init: Callable, adamw_update: Callable, learning_rate=0.05,
     curvatures, minima, starts = problem
     # L2 regularisation: the gradient of the quadratic plus weight_decay * theta, itself a diagonal quadratic
     l2_problem = ([c + weight_decay for c in curvatures], [c * m / (c + weight_decay) for c, m in zip(curvatures, minima)], starts)
-    mistakes = [(numpy_run(optimizers.adam_init, optimizers.adamw_decay_after_update, problem, rates, **hyper),
-                 "the decay must come before the Adam step (Keras decays the old parameters, then adds the Adam update)."),
-                (numpy_run(optimizers.adam_init, optimizers.adam_update, problem, rates, **adam_hyper),
-                 "no weight decay at all: theta = theta - theta * weight_decay * learning_rate, before the Adam step."),
-                (numpy_run(optimizers.adam_init, optimizers.adam_update, l2_problem, rates, **adam_hyper),
-                 "that is L2 regularisation (weight_decay * theta added to the gradient); AdamW's decay is "
-                 "decoupled: it shrinks theta directly and never enters m and v.")]
+    decays = exact_or_float32(weight_decay)
+
+    def forms(update, on, decays=(None,)):
+        """``update`` on problem ``on`` with each choice of constants (``None``: no weight_decay argument)."""
+        return constant_forms(lambda powers, decay: numpy_run(optimizers.adam_init, update, on, rates, float32_beta_powers=powers, **adam_hyper,
+                                                              **({} if decay is None else {"weight_decay": decay})),
+                              powers=[True, False], decay=list(decays))
+
+    mistakes = (each_form(forms(optimizers.adamw_decay_after_update, problem, decays),
+                          "the decay must come before the Adam step (Keras decays the old parameters, then adds the Adam update).")
+                + each_form(forms(optimizers.adam_update, problem),
+                            "no weight decay at all: theta = theta - theta * weight_decay * learning_rate, before the Adam step.")
+                + each_form(forms(optimizers.adam_update, l2_problem),
+                            "that is L2 regularisation (weight_decay * theta added to the gradient); AdamW's decay is "
+                            "decoupled: it shrinks theta directly and never enters m and v."))
     check_optimizer((adam_init, adamw_update), names=("adam_init", "adamw_update"),
                     keras_optimizer=lambda: keras.optimizers.AdamW(learning_rate=learning_rate, **hyper),
                     label=_describe("AdamW", learning_rate, **hyper), learning_rate=learning_rate, num_steps=num_steps, problem=problem,
-                    hyperparameters=hyper, mistakes=mistakes)
+                    hyperparameters=hyper, mistakes=mistakes, alternatives=forms(optimizers.adamw_update, problem, decays))

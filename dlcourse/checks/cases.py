@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from dlcourse.checks.compare import call_student, fail, passed
+from dlcourse.checks.compare import CheckFailed, call_student, fail, passed
 
 
 @dataclass(frozen=True)
@@ -108,16 +108,30 @@ def call_case(functions: tuple, driver: str | None, args: tuple, kwargs: dict) -
 
 
 def run_check(function: Callable | tuple, cases: list[Case], success: str) -> None:
-    """Run the cases against ``function`` (or a tuple of functions) live, or record them for the grader."""
+    """Run the cases against ``function`` (or a tuple of functions) live, or record them for the grader.
+
+    Live, every case runs; when several fail, the message is the most specific one (:func:`most_specific`).
+    """
     __tracebackhide__ = True
     functions = function if isinstance(function, tuple) else (function,)
     if all(isinstance(f, StudentFunction) for f in functions):
         name = functions[0].name if len(functions) == 1 else tuple(f.name for f in functions)
         functions[0].recorded.extend((name, case) for case in cases)
         return
+    failures = []
     for case in cases:
         args = materialize(copy_inputs(case.args))
         kwargs = materialize(copy_inputs(case.kwargs))
         result = call_case(functions, case.driver, args, kwargs)
-        case.judge(result, data_only(args))
+        try:
+            case.judge(result, data_only(args))
+        except CheckFailed as failure:
+            failures.append(str(failure))
+    if failures:
+        fail(most_specific(failures))
     passed(success)
+
+
+def most_specific(messages: list[str]) -> str:
+    """Of the failure messages of one check, the first that names a likely cause, else the first."""
+    return next((m for m in messages if "Likely cause" in m), messages[0])

@@ -125,19 +125,22 @@ def assert_matches(
     what: str,
     reference: str,
     rtol: float = 1e-6,
-    atol: float = 1e-9,
+    atol: float | np.ndarray = 1e-9,
     axis_names: Sequence[str] = (),
     mistakes: Sequence[Mistake] = (),
+    alternatives: Sequence[Any] = (),
     context: str = "",
     dtype=np.float64,
 ) -> None:
-    """Raise :class:`CheckFailed` unless ``actual`` equals ``expected`` elementwise.
+    """Raise :class:`CheckFailed` unless ``actual`` equals ``expected`` (or one of ``alternatives``) elementwise.
 
     ``what`` names the student's value (``"gradient_descent(...) result"``),
     ``reference`` the source of truth (``"keras.optimizers.SGD"``),
+    ``atol`` is a number or an array of ``expected``'s shape (a tolerance per element),
     ``axis_names`` labels the axes in messages (``("step", "element")``),
-    ``mistakes`` lists classic wrong outputs with their hints, ``context``
-    describes the inputs. Shapes must agree exactly (no broadcasting).
+    ``mistakes`` lists classic wrong outputs with their hints, ``alternatives``
+    other correct outputs (the same algorithm with constants Keras rounds, taken
+    exactly), ``context`` describes the inputs. Shapes must agree exactly (no broadcasting).
     """
     __tracebackhide__ = True
     expected = np.asarray(expected, dtype=np.float64)
@@ -155,8 +158,12 @@ def assert_matches(
         fail(message)
     actual = actual.astype(np.float64)
     close = _close(actual, expected, rtol, atol)
-    if close.all():
+    alternatives = [np.asarray(other, dtype=np.float64) for other in alternatives]
+    if close.all() or any(_matches_mistake(actual, other, rtol, atol) for other in alternatives):
         return
+    # a mistake made with the other constants lies as far from the mistake's output as the alternatives from expected
+    spread = np.max([np.abs(other - expected) for other in alternatives], axis=0) if alternatives else 0.0
+    mistake_atol = atol + 2 * spread
     bad = np.argwhere(~close)
     first = tuple(int(i) for i in bad[0])
     error = np.abs(actual - expected)
@@ -177,9 +184,13 @@ def assert_matches(
         lines.append(
             f"  largest difference {error[worst]:.3g} (relative {relative[worst]:.3g}) at {format_index(worst, axis_names)}"
         )
-    lines.append(f"  {len(bad)} of {expected.size} values differ (tolerance: rtol={rtol:g}, atol={atol:g}).")
-    hints = [m.hint for m in mistakes if _matches_mistake(actual, m.output, rtol, atol)][:1]
-    for hint in hints or _pattern_hints(actual, expected, rtol, atol):
+    if np.ndim(atol):
+        tolerance = f"tolerance there: {float(np.asarray(atol)[first]):.3g}, the rounding error a correct implementation can reach"
+    else:
+        tolerance = f"tolerance: rtol={rtol:g}, atol={atol:g}"
+    lines.append(f"  {len(bad)} of {expected.size} values differ ({tolerance}).")
+    hints = [m.hint for m in mistakes if _matches_mistake(actual, m.output, rtol, mistake_atol)][:1]
+    for hint in hints or _pattern_hints(actual, expected, rtol, float(np.max(atol))):
         lines.append(f"  Likely cause: {hint}")
     fail("\n".join(lines))
 

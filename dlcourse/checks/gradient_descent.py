@@ -248,6 +248,10 @@ def _schedule_mistakes(name: str, arguments: dict, steps: np.ndarray) -> list[Mi
             unclamped = (lr0 - end) * (1 - s / D) ** p + end
         mistakes.append(Mistake(unclamped, "past decay_steps the rate must stay at end_learning_rate: clamp step to decay_steps first."))
     if name == "cosine_decay" and arguments.get("warmup_steps"):
+        without_warmup = dict(arguments, warmup_steps=0, warmup_target=None)
+        mistakes.append(Mistake(ref.schedule_values(ref.schedule(name, **without_warmup), steps),
+                                "the warmup is ignored: for step < warmup_steps the rate rises linearly from initial_learning_rate "
+                                "to warmup_target, and the cosine then decays from warmup_target."))
         D = arguments["decay_steps"]
         lr0, target, W, alpha = arguments["initial_learning_rate"], arguments["warmup_target"], arguments["warmup_steps"], arguments.get("alpha", 0.0)
         from_zero = target * ((1 - alpha) * 0.5 * (1 + np.cos(np.pi * np.minimum(s, D) / D)) + alpha)

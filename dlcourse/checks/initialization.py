@@ -22,9 +22,18 @@ import numpy as np
 from scipy import stats
 
 from dlcourse import keras_reference as ref
+from dlcourse import optimizers
 from dlcourse.checks.cases import CallableSpec, Case, run_check
 from dlcourse.checks.compare import Mistake, assert_matches, describe, fail
-from dlcourse.checks.optimizer_steps import check_optimizer, default_problem, keras_run
+from dlcourse.checks.optimizer_steps import (
+    check_optimizer,
+    constant_forms,
+    default_problem,
+    exact_or_float32,
+    keras_run,
+    learning_rates,
+    numpy_run,
+)
 
 keras, tf = ref.keras, ref.tf
 
@@ -130,7 +139,8 @@ def _distribution(distribution: str, parameter: float):
     return stats.norm(scale=parameter)
 
 
-def judge_sample(sample, shape: tuple, distribution: str, parameter: float, what: str, reference: str, alpha: float = 1e-5) -> None:
+def judge_sample(sample, shape: tuple, distribution: str, parameter: float, what: str, reference: str, mode: str = "fan_in",
+                 alpha: float = 1e-5) -> None:
     """Fail unless ``sample`` (of ``shape``) is a credible draw from the initializer's exact distribution.
 
     Tests, in order: shape and finiteness; the support (uniform: [-limit,
@@ -164,7 +174,7 @@ def judge_sample(sample, shape: tuple, distribution: str, parameter: float, what
     sample_std = flat.std()
     if abs(sample_std - std) > 5 * std_se:
         fail(f"{header}: its standard deviation is {sample_std:.6g}, expected {std:.6g} (ratio {sample_std / std:.4f}; "
-             f"{n} values, 5 standard errors = {5 * std_se:.2g}).{_ratio_hint(sample_std / std)}")
+             f"{n} values, 5 standard errors = {5 * std_se:.2g}).{_ratio_hint(sample_std / std, distribution, shape, mode)}")
     if mean_error > 5:
         fail(f"{header}: its mean is {flat.mean():.6g}, {mean_error:.1f} standard errors from 0 (the weights must be centred at 0).")
     result = stats.kstest(flat, law.cdf)
@@ -175,22 +185,30 @@ def judge_sample(sample, shape: tuple, distribution: str, parameter: float, what
              "normal truncated at 2 sigma 2.3655): is it the right family?")
 
 
-def _ratio_hint(ratio: float) -> str:
-    known = {TRUNCATION_STD: " Likely cause: you drew with sigma = sqrt(scale / n) and then truncated; Keras divides sigma by "
-                             f"{TRUNCATION_STD} first.",
-             1 / np.sqrt(3): " Likely cause: the uniform's limit is sqrt(scale / n); it must be sqrt(3 * scale / n).",
-             1 / np.sqrt(2): " Likely cause: a factor 2 in the variance is missing (He's scale is 2; fan_avg is the average of the fans).",
-             np.sqrt(2): " Likely cause: the variance is twice too large (He's scale 2 where 1 was asked, or fan_avg taken as the average twice)."}
-    for value, hint in known.items():
-        if abs(ratio - value) < 0.02:
-            return hint
-    return ""
+def _ratio_hint(ratio: float, distribution: str, shape: tuple, mode: str) -> str:
+    """The cause of a standard deviation ``ratio`` times Keras's, when exactly one known mistake gives that ratio."""
+    known = {}
+    if distribution == "truncated_normal":
+        known[TRUNCATION_STD] = (f"you drew with sigma = sqrt(scale / n) and then truncated; Keras divides sigma by {TRUNCATION_STD} first, "
+                                 "so that the truncated values have the variance scale / n.")
+    if distribution == "uniform":
+        known[1 / np.sqrt(3)] = "the uniform's limit is sqrt(scale / n); it must be sqrt(3 * scale / n)."
+    fan_in, fan_out = ref.compute_fans(shape)
+    fans = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}
+    for other, n in fans.items():
+        if other != mode and n != fans[mode]:
+            known.setdefault(np.sqrt(max(1.0, fans[mode]) / max(1.0, n)),
+                             f"the variance is divided by {other} = {n:g}; this initializer's mode is {mode} = {fans[mode]:g}.")
+    known.setdefault(1 / np.sqrt(2), "a factor 2 in the variance is missing (He's scale is 2).")
+    known.setdefault(np.sqrt(2), "the variance is twice too large (a scale of 2 where 1 was asked?).")
+    matches = [hint for value, hint in known.items() if abs(ratio - value) < 0.02]
+    return f" Likely cause: {matches[0]}" if len(matches) == 1 else ""
 
 
-def _sample_case(shape, distribution, parameter, what, reference, seed, args) -> Case:
+def _sample_case(shape, distribution, mode, parameter, what, reference, seed, args) -> Case:
     def judge(result, _):
         __tracebackhide__ = True
-        judge_sample(result, shape, distribution, parameter, what, reference)
+        judge_sample(result, shape, distribution, parameter, what, reference, mode)
 
     return Case(args + (CallableSpec("random_generator", {"seed": seed}),), judge)
 
@@ -204,7 +222,7 @@ def check_variance_scaling_sample(variance_scaling_sample: Callable, settings=No
     for i, (shape, scale, mode, distribution) in enumerate(settings):
         parameter = ref.initializer_parameter(keras.initializers.VarianceScaling(scale, mode, distribution), shape)
         label = f"keras.initializers.VarianceScaling({scale}, {mode!r}, {distribution!r}) on shape {tuple(shape)}"
-        cases.append(_sample_case(tuple(shape), distribution, parameter, f"variance_scaling_sample({tuple(shape)}, {scale}, {mode!r}, "
+        cases.append(_sample_case(tuple(shape), distribution, mode, parameter, f"variance_scaling_sample({tuple(shape)}, {scale}, {mode!r}, "
                                                                          f"{distribution!r}, rng)",
                                   label, seed + i, (tuple(shape), scale, mode, distribution)))
     run_check(variance_scaling_sample, cases, f"variance_scaling_sample passes the statistical tests against Keras in {len(settings)} settings.")
@@ -219,7 +237,8 @@ def check_initialize(initialize: Callable, names=NAMED_INITIALIZERS, shape=(256,
         parameter = ref.initializer_parameter(initializer, shape)
         label = (f"keras.initializers.{type(initializer).__name__} (scale={initializer.scale}, mode={initializer.mode!r}, "
                  f"distribution={initializer.distribution!r}) on shape {tuple(shape)}")
-        cases.append(_sample_case(tuple(shape), initializer.distribution, parameter, f"initialize({name!r}, {tuple(shape)}, rng)",
+        cases.append(_sample_case(tuple(shape), initializer.distribution, initializer.mode, parameter,
+                                  f"initialize({name!r}, {tuple(shape)}, rng)",
                                   label, seed + i, (name, tuple(shape))))
     run_check(initialize, cases, f"initialize passes the statistical tests against Keras for {', '.join(names)}.")
 
@@ -401,6 +420,10 @@ def check_clipped_sgd(clipped_sgd_init: Callable, clipped_sgd_update: Callable, 
                 (keras_run(sgd(), problem, num_steps), "the gradients are not clipped: clip them by their global norm before the momentum update.")]
     hyper = {"momentum": momentum, "global_clipnorm": global_clipnorm}
     label = f"keras.optimizers.SGD(learning_rate={learning_rate}, momentum={momentum}, global_clipnorm={global_clipnorm})"
+    rates = learning_rates(learning_rate, num_steps)
     check_optimizer((clipped_sgd_init, clipped_sgd_update), names=("clipped_sgd_init", "clipped_sgd_update"),
                     keras_optimizer=lambda: sgd(global_clipnorm=global_clipnorm), label=label, learning_rate=learning_rate,
-                    num_steps=num_steps, problem=problem, hyperparameters=hyper, mistakes=mistakes)
+                    num_steps=num_steps, problem=problem, hyperparameters=hyper, mistakes=mistakes,
+                    alternatives=constant_forms(lambda momentum: numpy_run(optimizers.sgd_init, optimizers.sgd_update, problem, rates,
+                                                                           momentum=momentum, global_clipnorm=global_clipnorm),
+                                                momentum=exact_or_float32(momentum)))

@@ -10,6 +10,7 @@ are trajectories too: a Keras optimizer with other arguments
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import numpy as np
@@ -30,9 +31,42 @@ def default_problem(seed: int = 0, dtype=np.float64):
     return curvatures, minima, starts
 
 
-def step_tolerance(starts: list) -> tuple[float, float]:
-    """(rtol, atol) of a step-by-step comparison with Keras: looser for float32 parameters than for float64."""
-    return (1e-5, 1e-7) if starts[0].dtype == np.float32 else (1e-6, 1e-9)
+# Rounding analysis of a trajectory comparison. Two correct implementations of an update differ, per step,
+# by the rounding of the new parameters (at most eps |theta_k|) and of the step, computed with up to
+# STEP_OPERATIONS operations in another order (at most STEP_OPERATIONS eps |theta_k - theta_(k-1)|); both the
+# student's run and the reference round, and a difference made at one step is carried by the next ones
+# through the gradient and the optimizer's state (ROUNDING_SLACK covers both, checked on the honest
+# variants of the tests, where the largest ratio of difference to budget is far below 1).
+STEP_OPERATIONS = 8
+ROUNDING_SLACK = 16
+
+
+def rounding_tolerance(trajectory: np.ndarray) -> np.ndarray:
+    """The absolute difference from rounding alone, per element and step, of a (steps + 1, ...) trajectory in its dtype."""
+    eps = float(np.finfo(trajectory.dtype).eps)
+    values = np.abs(trajectory.astype(np.float64))
+    moved = np.concatenate([np.zeros_like(values[:1]), np.cumsum(np.abs(np.diff(values * np.sign(trajectory), axis=0)), axis=0)])
+    return ROUNDING_SLACK * eps * (np.cumsum(values, axis=0) + STEP_OPERATIONS * moved)
+
+
+def constant_forms(run: Callable[..., list], **choices: list) -> list[list[np.ndarray]]:
+    """``run(**values)`` for every combination of ``choices`` (name -> the values a correct implementation may use).
+
+    Keras stores some constants in float32 (SGD's momentum, the betas of Adam's bias corrections, ...);
+    a student who uses them exactly, or rounds them as Keras does, is right either way.
+    """
+    names = list(choices)
+    return [run(**dict(zip(names, values))) for values in itertools.product(*(choices[n] for n in names))]
+
+
+def each_form(trajectories: list[list[np.ndarray]], hint: str) -> list[tuple[list, str]]:
+    """The mistakes ``(trajectories, hint)`` of a wrong algorithm run with each choice of constants (:func:`constant_forms`)."""
+    return [(trajectory, hint) for trajectory in trajectories]
+
+
+def exact_or_float32(value: float) -> list[float]:
+    """A constant as given and as Keras stores it (float32), without repetition."""
+    return sorted({float(value), float(np.float32(value))})
 
 
 def learning_rates(learning_rate, num_steps: int) -> list[float]:
@@ -48,8 +82,9 @@ def problem_gradient(problem) -> Callable[[list], list]:
 
 
 def keras_run(optimizer, problem, num_steps: int) -> list[np.ndarray]:
-    """The trajectories of a Keras ``optimizer`` on ``problem``: one (num_steps + 1, *shape) array per parameter."""
-    return ref.optimizer_trajectories(optimizer, problem_gradient(problem), problem[2], num_steps)
+    """The trajectories of a Keras ``optimizer`` on ``problem``, in the dtype of its starts: one (num_steps + 1, *shape) array per parameter."""
+    starts = problem[2]
+    return ref.optimizer_trajectories(optimizer, problem_gradient(problem), starts, num_steps, dtype=starts[0].dtype)
 
 
 def numpy_run(init: Callable, update: Callable, problem, rates: list[float], init_arguments: dict | None = None, **hyperparameters) -> list:
@@ -60,19 +95,20 @@ def numpy_run(init: Callable, update: Callable, problem, rates: list[float], ini
 
 def check_optimizer(functions: tuple, *, names: tuple[str, str], keras_optimizer: Callable[[], object], label: str,
                     learning_rate, num_steps: int, problem, hyperparameters: dict, mistakes: list[tuple[list, str]] = (),
-                    init_arguments: dict | None = None, tolerance: tuple[float, float] | None = None) -> None:
+                    init_arguments: dict | None = None, alternatives: list[list] = ()) -> None:
     """Compare the student's ``functions`` = (init, update) with ``keras_optimizer()`` for ``num_steps`` updates.
 
     ``hyperparameters`` go to the student's update, ``init_arguments`` to
     their init; ``mistakes`` lists (trajectories, hint) of classic wrong
-    versions on the same problem; ``names`` = (init name, update name), for
-    messages; ``tolerance`` = (rtol, atol), by default :func:`step_tolerance`.
+    versions on the same problem; ``alternatives`` lists other correct
+    trajectories (the constants Keras rounds to float32, taken exactly:
+    :func:`constant_forms`); ``names`` = (init name, update name), for
+    messages. The tolerance is :func:`rounding_tolerance` of Keras's run.
     """
     __tracebackhide__ = True
     starts = problem[2]
     expected = keras_run(keras_optimizer(), problem, num_steps)
     rates = learning_rates(learning_rate, num_steps)
-    rtol, atol = tolerance or step_tolerance(starts)
     dtype = starts[0].dtype
 
     def judge(result, _):
@@ -85,7 +121,8 @@ def check_optimizer(functions: tuple, *, names: tuple[str, str], keras_optimizer
             fail(f"{names[1]} must return one new array per parameter ({len(expected)} here).")
         for i, (actual, target) in enumerate(zip(trajectories, expected)):
             assert_matches(actual, target, what=f"parameter {i} (shape {starts[i].shape}, {dtype}) after each update", reference=label,
-                           rtol=rtol, atol=atol, axis_names=("step",), mistakes=[Mistake(t[i], hint) for t, hint in mistakes],
+                           rtol=0.0, atol=rounding_tolerance(target), axis_names=("step",),
+                           mistakes=[Mistake(t[i], hint) for t, hint in mistakes], alternatives=[a[i] for a in alternatives],
                            context=f"{len(starts)} parameter tensors, {num_steps} updates")
 
     curvatures, minima, _ = problem

@@ -16,7 +16,16 @@ from dlcourse import keras_reference as ref
 from dlcourse import optimizers
 from dlcourse.checks.cases import CallableSpec, Case, run_check
 from dlcourse.checks.compare import Mistake, Unsupported, assert_matches, fail
-from dlcourse.checks.optimizer_steps import check_optimizer, default_problem, keras_run, learning_rates, numpy_run
+from dlcourse.checks.optimizer_steps import (
+    check_optimizer,
+    constant_forms,
+    default_problem,
+    each_form,
+    exact_or_float32,
+    keras_run,
+    learning_rates,
+    numpy_run,
+)
 
 __all__ = ["check_minibatches", "check_sgd", "check_train_epoch", "classification_data", "default_problem"]
 
@@ -76,19 +85,19 @@ def check_minibatches(minibatches: Callable, num_examples: int = 10, batch_size:
 
 
 def check_sgd(sgd_init: Callable, sgd_update: Callable, momentum: float = 0.0, nesterov: bool = False, learning_rate=0.05,
-              num_steps: int = 25, problem=None, rtol: float = 1e-6, atol: float = 1e-9) -> None:
+              num_steps: int = 25, problem=None) -> None:
     """``sgd_init``/``sgd_update`` driven for ``num_steps`` must equal ``keras.optimizers.SGD`` step by step.
 
     ``learning_rate`` is a float or a Keras schedule (the update receives the
     schedule's value at each step); ``problem`` is (curvatures, minima, starts)
     lists, default :func:`default_problem`. Keras stores the learning rate and
     the momentum as float32 (0.9 is 0.8999999761...): the student's update
-    receives those same numbers.
+    receives the learning rates Keras uses and ``momentum`` as given, and may
+    use it exactly or round it as Keras does.
     """
     __tracebackhide__ = True
     problem = problem if problem is not None else default_problem()
     rates = learning_rates(learning_rate, num_steps)
-    keras_momentum = float(np.float32(momentum))
 
     def sgd(**changes):
         return keras.optimizers.SGD(**{"learning_rate": learning_rate, "momentum": momentum, "nesterov": nesterov, **changes})
@@ -100,17 +109,23 @@ def check_sgd(sgd_init: Callable, sgd_update: Callable, momentum: float = 0.0, n
                          else "this is Nesterov's update; with nesterov=False the step is theta + v_new."))
         mistakes.append((keras_run(sgd(momentum=0.0, nesterov=False), problem, num_steps),
                          "your velocity does not carry over from one step to the next: keep it in the state you return and read it back."))
+        momenta = {"momentum": exact_or_float32(momentum)}
         if callable(learning_rate):  # with a constant learning rate the PyTorch form is the same update
-            mistakes.append((numpy_run(optimizers.sgd_init, optimizers.pytorch_momentum_update, problem, rates, momentum=keras_momentum),
-                             "that is the PyTorch form (v = momentum*v + g; theta -= lr*v), with the learning rate outside the velocity. "
-                             "Keras puts it inside (v = momentum*v - lr*g; theta += v); the two differ once the learning rate changes."))
-        mistakes.append((numpy_run(optimizers.sgd_init, optimizers.ema_momentum_update, problem, rates, momentum=keras_momentum),
-                         "that is the moving-average form (v = momentum*v + (1-momentum)*g); Keras uses v = momentum*v - lr*g."))
+            mistakes += each_form(constant_forms(lambda momentum: numpy_run(optimizers.sgd_init, optimizers.pytorch_momentum_update, problem,
+                                                                            rates, momentum=momentum), **momenta),
+                                  "that is the PyTorch form (v = momentum*v + g; theta -= lr*v), with the learning rate outside the velocity. "
+                                  "Keras puts it inside (v = momentum*v - lr*g; theta += v); the two differ once the learning rate changes.")
+        mistakes += each_form(constant_forms(lambda momentum: numpy_run(optimizers.sgd_init, optimizers.ema_momentum_update, problem,
+                                                                        rates, momentum=momentum), **momenta),
+                              "that is the moving-average form (v = momentum*v + (1-momentum)*g); Keras uses v = momentum*v - lr*g.")
     shown = [f"learning_rate={'a schedule' if callable(learning_rate) else learning_rate}", f"momentum={momentum}"]
     label = "keras.optimizers.SGD(" + ", ".join(shown + (["nesterov=True"] if nesterov else [])) + ")"
     check_optimizer((sgd_init, sgd_update), names=("sgd_init", "sgd_update"), keras_optimizer=sgd, label=label,
                     learning_rate=learning_rate, num_steps=num_steps, problem=problem,
-                    hyperparameters={"momentum": keras_momentum, "nesterov": nesterov}, mistakes=mistakes, tolerance=(rtol, atol))
+                    hyperparameters={"momentum": momentum, "nesterov": nesterov}, mistakes=mistakes,
+                    alternatives=constant_forms(lambda momentum: numpy_run(optimizers.sgd_init, optimizers.sgd_update, problem, rates,
+                                                                           momentum=momentum, nesterov=nesterov),
+                                                momentum=exact_or_float32(momentum)))
 
 
 # --------------------------------------------------------------------------

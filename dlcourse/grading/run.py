@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import nbformat
 
+from dlcourse.checks.cases import most_specific
 from dlcourse.checks.compare import CheckFailed
 from dlcourse.grading.plan import AssignmentPlan, call_name, student_code
 from dlcourse.grading.sandbox import Limits, SandboxRun, run_job
@@ -93,13 +94,18 @@ def _verdict_message(name: str, case, event: dict) -> str:
 
 
 def judge(plan: AssignmentPlan, results: dict[int, dict]) -> list[CellVerdict]:
-    """Decide each graded cell from the data the sandbox returned: its points when every call passes."""
+    """Decide each graded cell from the data the sandbox returned: its points when every call passes.
+
+    The message is the most specific failure of the cell (:func:`~dlcourse.checks.cases.most_specific`).
+    """
     verdicts, number = [], 0
     for cell in plan.graded:
-        message = ""
+        messages = []
         for names, case in cell.calls:
             event = results.get(number, {"reason": "not run: the grader got no result for this check"})
             number += 1
-            message = message or _verdict_message(call_name(names), case, event)
+            messages.append(_verdict_message(call_name(names), case, event))
+        failures = [m for m in messages if m]
+        message = most_specific(failures) if failures else ""
         verdicts.append(CellVerdict(cell.grade_id, 0.0 if message else cell.points, cell.points, message))
     return verdicts

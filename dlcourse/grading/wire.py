@@ -34,11 +34,17 @@ def encode(value: Any, depth: int = 0) -> Any:
         if array.dtype.kind not in NUMERIC_KINDS:
             return {"__object__": f"numpy array of dtype {array.dtype}"}
         return {"__ndarray__": array.dtype.str, "shape": list(array.shape), "data": [_number(v) for v in array.ravel().tolist()]}
-    if type(value) in (list, tuple):
-        return {"__" + type(value).__name__ + "__": [encode(v, depth + 1) for v in value]}
-    if type(value) is dict:
-        return {"__dict__": [[str(k), encode(v, depth + 1)] for k, v in value.items()]}
+    if isinstance(value, (list, tuple)):  # a subclass (a namedtuple, ...) is sent as the plain container it is
+        return {"__tuple__" if isinstance(value, tuple) else "__list__": [encode(v, depth + 1) for v in _items(value)]}
+    if isinstance(value, dict):
+        return {"__dict__": [[str(k), encode(v, depth + 1)] for k, v in _items(dict.items(value))]}
     return {"__object__": f"{type(value).__module__}.{type(value).__qualname__}"}
+
+
+def _items(container) -> list:
+    """The items of a built-in container, read with the built-in methods (a subclass cannot change what they are)."""
+    return list(tuple.__iter__(container) if isinstance(container, tuple) else
+                list.__iter__(container) if isinstance(container, list) else container)
 
 
 def _number(v):
