@@ -39,11 +39,11 @@ def mathjax_source() -> Path:
     return source
 
 
-def copy_mathjax(destination: Path) -> None:
+def copy_mathjax(destination: Path, parts: tuple[str, ...] = MATHJAX_PARTS) -> None:
     """Copy the MathJax files the pages load into ``destination`` (e.g. ``<site>/_static/mathjax``)."""
     source = mathjax_source()
     destination.mkdir(parents=True, exist_ok=True)
-    for part in MATHJAX_PARTS:
+    for part in parts:
         if (source / part).is_dir():
             shutil.copytree(source / part, destination / part, dirs_exist_ok=True)
         elif (source / part).is_file():

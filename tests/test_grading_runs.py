@@ -81,6 +81,8 @@ def test_manual_grades_survive_a_regrade(submitted, tmp_path):
     output = tmp_path / "out"
     grade_submissions(submitted, output, progress=lambda m: None)
     with Gradebook(f"sqlite:///{output / 'gradebook.db'}") as gradebook:
+        # formgrader lists no submission as needing manual grading after the automatic grades
+        assert not [s for s in gradebook.submission_dicts(CHAPTER_1) if s["needs_manual_grade"]]
         grade = gradebook.find_grade("test_exponential_decay", "exercises", CHAPTER_1, "wrong_0")
         grade.manual_score = 0.5  # the instructor gave partial credit in formgrader
         gradebook.db.commit()
@@ -88,5 +90,6 @@ def test_manual_grades_survive_a_regrade(submitted, tmp_path):
     with Gradebook(f"sqlite:///{output / 'gradebook.db'}") as gradebook:
         grade = gradebook.find_grade("test_exponential_decay", "exercises", CHAPTER_1, "wrong_0")
         assert (grade.manual_score, grade.auto_score, grade.score) == (0.5, 0.0, 0.5)
+        assert grade.needs_manual_grade  # the manual score overrides the automatic one: formgrader shows it for review
     row = next(r for r in csv_rows(output) if r["student_id"] == "wrong_0" and r["cell"] == "test_exponential_decay")
     assert float(row["points"]) == 0.5

@@ -70,6 +70,7 @@ def _prepare(submitted: Path, output: Path, names: list[str], limits: Limits):
     except SandboxUnavailable as error:
         raise GradingError(str(error)) from error
     api = make_api(output)
+    records.copy_feedback_mathjax(output)
     plans, plan_hashes = {}, {}
     for name in names:
         result = api.generate_assignment(name, force=True, create=True)
@@ -113,6 +114,8 @@ def _record(api, output: Path, plan: AssignmentPlan, submission: Submission, ver
     feedback = api.generate_feedback(submission.assignment, submission.student, force=True)
     if not feedback["success"]:
         progress(f"  (feedback page for {submission.student} not written: {(feedback.get('error') or '').strip()[-300:]})")
+    else:
+        records.serve_mathjax_locally(output / "feedback" / submission.student / submission.assignment / Path(NOTEBOOK).with_suffix(".html"))
     records.write_marker(submission.marker, submission.fingerprint, verdicts)
 
 

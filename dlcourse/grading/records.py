@@ -12,6 +12,7 @@ import copy
 import csv
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import nbformat
 from dlcourse.grading.plan import AssignmentPlan, nbgrader_meta
 from dlcourse.grading.run import CellVerdict
 from dlcourse.grading.workspace import NOTEBOOK
+from dlcourse.offline_site import copy_mathjax
 
 CELL_COLUMNS = ["student_id", "assignment_id", "notebook", "cell", "points", "max_points", "status", "message"]
 MARKER = ".course-grade.json"
@@ -82,6 +84,29 @@ def autograded_notebook(plan: AssignmentPlan, submission: nbformat.NotebookNode,
     return result
 
 
+# Feedback pages typeset their math with the course's own MathJax 3 (SVG output: no font files, so the
+# pages also work opened from disk), copied once into feedback/_mathjax; nbgrader's template loads MathJax 2
+# from a CDN.
+FEEDBACK_MATHJAX = "_mathjax"
+FEEDBACK_MATHJAX_PARTS = ("tex-svg.js", "input", "ui", "a11y", "adaptors")
+_CDN_MATHJAX = re.compile(r'<script src="https?://[^"]*mathjax[^"]*">\s*</script>', re.IGNORECASE)
+
+
+def copy_feedback_mathjax(output: Path) -> None:
+    """MathJax for the feedback pages of the workspace ``output`` (``feedback/_mathjax``), unless already there."""
+    destination = output / "feedback" / FEEDBACK_MATHJAX
+    if not (destination / FEEDBACK_MATHJAX_PARTS[0]).is_file():
+        copy_mathjax(destination, FEEDBACK_MATHJAX_PARTS)
+
+
+def serve_mathjax_locally(page: Path) -> None:
+    """Point a feedback page (``feedback/<student>/<assignment>/*.html``) at ``feedback/_mathjax`` instead of the CDN."""
+    html = page.read_text(encoding="utf-8")
+    local = ("<script>window.MathJax = {tex: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']], processEscapes: true}};</script>\n"
+             f'<script src="../../{FEEDBACK_MATHJAX}/{FEEDBACK_MATHJAX_PARTS[0]}"></script>')
+    page.write_text(_CDN_MATHJAX.sub(lambda _: local, html), encoding="utf-8")
+
+
 def _gradebook(output: Path):
     from nbgrader.api import Gradebook
 
@@ -103,6 +128,8 @@ def record_scores(output: Path, student: str, assignment: str, verdicts: list[Ce
         for grade in notebook.grades:
             if grade.name in points:
                 grade.auto_score = points[grade.name]
+                # as nbgrader's own autograde: review is needed only where a manual score overrides the automatic one
+                grade.needs_manual_grade = grade.manual_score is not None
         gradebook.db.commit()
 
 
