@@ -8,10 +8,11 @@ The batch is graded once (module fixture) by the same function as
 from __future__ import annotations
 
 import csv
+import os
 
 import nbformat
 import pytest
-from conftest import CHAPTER_1, CHAPTERS, NOTEBOOK, solution_notebook, with_cell_source, write_submission
+from conftest import CHAPTER_1, CHAPTERS, NOTEBOOK, SOLUTIONS, solution_notebook, with_cell_source, write_submission
 
 from dlcourse.grading.grade import grade_submissions
 
@@ -189,6 +190,23 @@ def graded(tmp_path_factory):
     write_submission(submitted, "invalid_json", '{"cells": [')
     write_submission(submitted, "empty_file", "")
     write_submission(submitted, "renamed", master, name="my_exercises.ipynb")
+    # what cannot be placed, and a submission's hostile file-system form: each gets a row and a reason, the batch goes on
+    misfiled = submitted / "misfiled"
+    misfiled.mkdir()
+    nbformat.write(master, misfiled / NOTEBOOK)
+    write_submission(submitted, "misspelt", master, assignment="01_gradient-descent")
+    (submitted / "links_to_the_master" / CHAPTER_1).mkdir(parents=True)
+    (submitted / "links_to_the_master" / CHAPTER_1 / NOTEBOOK).symlink_to(SOLUTIONS / CHAPTER_1 / NOTEBOOK)
+    secret = root / "secret.txt"
+    secret.write_text("SECRET-BYTES-OF-THE-GRADING-MACHINE")
+    (submitted / "links_elsewhere" / CHAPTER_1).mkdir(parents=True)
+    (submitted / "links_elsewhere" / CHAPTER_1 / NOTEBOOK).symlink_to(secret)
+    (submitted / "named_pipe" / CHAPTER_1).mkdir(parents=True)
+    os.mkfifo(submitted / "named_pipe" / CHAPTER_1 / NOTEBOOK)
+    write_submission(root / "elsewhere", "linked_folder", master)
+    (submitted / "linked_folder").symlink_to(root / "elsewhere" / "linked_folder")
+    (submitted / "linked_assignment").mkdir()
+    (submitted / "linked_assignment" / CHAPTER_1).symlink_to(root / "elsewhere" / "linked_folder" / CHAPTER_1)
     messages = []
     outcomes = grade_submissions(submitted, root / "out", progress=messages.append)
     with (root / "out" / "grades_by_cell.csv").open() as handle:
@@ -239,6 +257,45 @@ def test_broken_submissions_get_zero_and_a_reason(graded, student, reason):
     assert any(student in m and reason in m for m in graded["messages"])
 
 
+@pytest.mark.parametrize("student, reason", [
+    ("links_to_the_master", "is a symbolic link"),
+    ("links_elsewhere", "is a symbolic link"),
+    ("named_pipe", "is not a regular file"),
+])
+def test_links_and_special_files_are_refused_never_read(graded, student, reason):
+    rows = [r for r in graded["rows"] if r["student_id"] == student]
+    assert len(rows) == 9 and all(float(r["points"]) == 0 and reason in r["status"] for r in rows), rows[:1]
+    workspace_copy = graded["output"] / "submitted" / student
+    assert not workspace_copy.exists(), "nothing of a refused submission is copied into the workspace"
+    everything = "".join(p.read_text(errors="replace") for p in graded["output"].rglob("*.csv")) + "".join(graded["messages"])
+    assert "SECRET-BYTES" not in everything
+
+
+@pytest.mark.parametrize("student, assignment, reason", [
+    ("misfiled", "", "misfiled/exercises.ipynb is not inside an assignment folder"),
+    ("misspelt", "01_gradient-descent", "did you mean 01_gradient_descent?"),
+    ("linked_folder", "", "linked_folder is a symbolic link"),
+    ("linked_assignment", CHAPTER_1, "is a symbolic link"),
+])
+def test_what_cannot_be_placed_gets_a_row_and_a_reason_and_the_batch_goes_on(graded, student, assignment, reason):
+    rows = [r for r in graded["rows"] if r["student_id"] == student]
+    # one row without a cell; a row per graded cell where the assignment folder is known (a link to one)
+    assert len(rows) == (9 if assignment == CHAPTER_1 else 1), rows
+    assert all(r["assignment_id"] == assignment and float(r["points"]) == 0 and reason in r["status"] for r in rows), rows
+    assert any(student in m and reason in m for m in graded["messages"])
+    assert graded["outcomes"]["solution"].score == 15
+
+
+def test_the_output_folder_cannot_be_inside_the_submissions(tmp_path):
+    from dlcourse.grading.workspace import GradingError
+
+    write_submission(tmp_path / "submitted", "someone", solution_notebook())
+    for output in (tmp_path / "submitted", tmp_path / "submitted" / "grading"):
+        with pytest.raises(GradingError, match="inside it"):
+            grade_submissions(tmp_path / "submitted", output, progress=lambda m: None)
+    assert sorted(p.name for p in (tmp_path / "submitted").iterdir()) == ["someone"]
+
+
 @pytest.mark.parametrize("student, cause, wrong_cause", [
     ("ignores_h", "not the h that was passed", "forward difference"),
     ("cosine_ignores_warmup", "the warmup is ignored", "still a stub"),
@@ -248,7 +305,7 @@ def test_the_message_names_the_mistake_and_no_other_cause(graded, student, cause
     message = next(r["message"] for r in graded["rows"] if r["student_id"] == student and r["cell"] == cell)
     verdict = next(v for v in graded["outcomes"][student].cells if v.grade_id == cell)
     assert cause in verdict.message and wrong_cause not in verdict.message, verdict.message
-    assert message  # the CSV keeps the first line of the same message
+    assert message == verdict.message.strip()  # the CSV keeps the whole message
 
 
 def test_feedback_explains_the_mistake(graded):

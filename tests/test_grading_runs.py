@@ -86,6 +86,13 @@ def test_manual_grades_survive_a_regrade(submitted, tmp_path):
         grade = gradebook.find_grade("test_exponential_decay", "exercises", CHAPTER_1, "wrong_0")
         grade.manual_score = 0.5  # the instructor gave partial credit in formgrader
         gradebook.db.commit()
+    # the documented command again, without --regrade: the manual grade reaches the feedback page and the CSV
+    messages = []
+    grade_submissions(submitted, output, progress=messages.append)
+    assert any("wrong_0" in m and "feedback updated (14.5/15)" in m for m in messages), messages
+    assert "14.5" in (output / "feedback" / "wrong_0" / CHAPTER_1 / "exercises.html").read_text()
+    row = next(r for r in csv_rows(output) if r["student_id"] == "wrong_0" and r["cell"] == "test_exponential_decay")
+    assert float(row["points"]) == 0.5
     grade_submissions(submitted, output, progress=lambda m: None, regrade=True)
     with Gradebook(f"sqlite:///{output / 'gradebook.db'}") as gradebook:
         grade = gradebook.find_grade("test_exponential_decay", "exercises", CHAPTER_1, "wrong_0")

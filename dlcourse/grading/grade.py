@@ -1,7 +1,8 @@
 """Grade a folder of submissions: student code in a sandbox, verdicts decided here.
 
 Input: a folder laid out as nbgrader's ``submitted/``:
-``<student_id>/<assignment_id>/exercises.ipynb``. Output: an nbgrader course
+``<student_id>/<assignment_id>/exercises.ipynb`` (what cannot be placed there is
+reported, not graded: :mod:`dlcourse.grading.submissions`). Output: an nbgrader course
 directory (usable with formgrader) that also holds
 
 - ``grades_by_cell.csv``: one row per student, assignment and graded cell;
@@ -19,7 +20,8 @@ How a batch is graded (see the README, "Grading design"):
 3. what the verdicts give is written (:mod:`dlcourse.grading.records`):
    the gradebook's automatic scores, the autograded notebook, nbgrader's
    feedback page, then a marker that makes a re-run skip the submission
-   unless ``regrade`` is asked.
+   unless ``regrade`` is asked (a skipped submission whose manual grades or
+   comments changed in formgrader gets its feedback page written again).
 
 Sandboxes run in parallel worker threads; everything that writes (gradebook,
 files) happens in the calling thread, one submission at a time.
@@ -28,7 +30,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import shutil
 import time
 import warnings
 from collections.abc import Callable
@@ -44,7 +45,7 @@ from dlcourse.grading.plan import AssignmentPlan, plan_assignment
 from dlcourse.grading.records import Outcome
 from dlcourse.grading.run import judge, run_submission
 from dlcourse.grading.sandbox import Limits, SandboxUnavailable, check_sandbox
-from dlcourse.grading.submissions import find_submissions, read_submission
+from dlcourse.grading.submissions import find_submissions, read_regular_file, read_submission
 from dlcourse.grading.workspace import NOTEBOOK, GradingError, make_api, prepare_workspace, use_this_environment
 
 
@@ -63,8 +64,6 @@ def _prepare(submitted: Path, output: Path, names: list[str], limits: Limits):
     """The workspace with the submissions copied in, a working sandbox, nbgrader's API and each assignment's plan."""
     use_this_environment()
     prepare_workspace(output, names)
-    if output / "submitted" != submitted:
-        shutil.copytree(submitted, output / "submitted", dirs_exist_ok=True)
     try:
         check_sandbox(limits)
     except SandboxUnavailable as error:
@@ -111,12 +110,37 @@ def _record(api, output: Path, plan: AssignmentPlan, submission: Submission, ver
     records.record_scores(output, submission.student, submission.assignment, verdicts)
     submission.marker.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(records.autograded_notebook(plan, submission.notebook, verdicts), submission.marker.parent / NOTEBOOK)
+    _write_feedback(api, output, submission, progress)
+    records.write_marker(submission.marker, submission.fingerprint, verdicts,
+                         records.manual_grades(output, submission.student, submission.assignment))
+
+
+def _write_feedback(api, output: Path, submission: Submission, progress) -> None:
+    """nbgrader's feedback page of the submission (its scores and comments from the gradebook), with the course's MathJax."""
     feedback = api.generate_feedback(submission.assignment, submission.student, force=True)
     if not feedback["success"]:
         progress(f"  (feedback page for {submission.student} not written: {(feedback.get('error') or '').strip()[-300:]})")
     else:
         records.serve_mathjax_locally(output / "feedback" / submission.student / submission.assignment / Path(NOTEBOOK).with_suffix(".html"))
-    records.write_marker(submission.marker, submission.fingerprint, verdicts)
+
+
+def _check_folders(submitted: Path, output: Path) -> None:
+    """The output folder may hold the submissions (nbgrader's own layout, ``output/submitted``) but not lie inside them."""
+    if output == submitted or submitted in output.parents:
+        raise GradingError(f"the output folder {output} is the submissions folder or inside it; choose another one "
+                           "(the output holds the assignments' masters, with their solutions)")
+
+
+def _copy_into_workspace(data: bytes, submitted: Path, output: Path, student: str, assignment: str) -> Path:
+    """Write the submission's notebook (and its ``timestamp.txt``, if a regular file) into ``output/submitted``."""
+    source, target = submitted / student / assignment, output / "submitted" / student / assignment
+    if source != target:
+        target.mkdir(parents=True, exist_ok=True)
+        (target / NOTEBOOK).write_bytes(data)
+        timestamp, _ = read_regular_file(source / "timestamp.txt", limit=1024)
+        if timestamp is not None:
+            (target / "timestamp.txt").write_bytes(timestamp)
+    return target / NOTEBOOK
 
 
 def grade_submissions(submitted: Path, output: Path, progress: Callable[[str], None] = functools.partial(print, flush=True), workers: int = 2,
@@ -125,32 +149,45 @@ def grade_submissions(submitted: Path, output: Path, progress: Callable[[str], N
     from sqlalchemy.exc import SAWarning
 
     warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader's gradebook session warnings, harmless
-    submitted, output = submitted.resolve(), output.resolve()
-    pairs = find_submissions(submitted)
-    api, plans, plan_hashes = _prepare(submitted, output, sorted({a for _, a in pairs}), limits)
     started = time.perf_counter()
+    submitted, output = submitted.resolve(), output.resolve()
+    _check_folders(submitted, output)
+    pairs, misplaced = find_submissions(submitted)
+    api, plans, plan_hashes = _prepare(submitted, output, sorted({a for _, a in pairs}), limits)
     outcomes: list[Outcome] = []
+    total = len(pairs) + len(misplaced)
+    counts = {"graded": 0, "skipped": 0, "not graded": 0}
 
-    def done(outcome: Outcome, text: str) -> None:
+    def done(outcome: Outcome, text: str, kind: str) -> None:
         outcomes.append(outcome)
-        progress(f"[{len(outcomes)}/{len(pairs)}] {outcome.student_id} {outcome.assignment_id}: {text}")
+        counts[kind] += 1
+        progress(f"[{len(outcomes)}/{total}] {outcome.student_id} {outcome.assignment_id or '-'}: {text}")
 
+    for item in misplaced:
+        done(Outcome(item.student_id, item.assignment_id, 0.0, 0.0, problem=item.problem), f"not graded: {item.problem}", "not graded")
     to_run = []
     for student, assignment in pairs:
-        path = output / "submitted" / student / assignment / NOTEBOOK
-        notebook, problem = read_submission(path)
+        notebook, data, problem = read_submission(submitted / student / assignment / NOTEBOOK)
         max_score = plans[assignment].max_score
         if notebook is None:
-            done(Outcome(student, assignment, 0.0, max_score, problem=problem), f"0/{max_score:g}, not graded: {problem}")
+            done(Outcome(student, assignment, 0.0, max_score, problem=problem), f"0/{max_score:g}, not graded: {problem}", "not graded")
             continue
-        submission = Submission(student, assignment, notebook, records.fingerprint(path, plan_hashes[assignment]),
+        _copy_into_workspace(data, submitted, output, student, assignment)
+        submission = Submission(student, assignment, notebook, records.fingerprint(data, plan_hashes[assignment]),
                                 output / "autograded" / student / assignment / records.MARKER)
         earlier = None if regrade else records.read_marker(submission.marker, submission.fingerprint)
         if earlier is None:
             to_run.append(submission)
             continue
-        score = sum(c.points for c in earlier)
-        done(Outcome(student, assignment, score, max_score, cells=earlier), f"already graded ({score:g}/{max_score:g}); skipped")
+        verdicts, manual = earlier
+        score = records.total_score(output, student, assignment)
+        if manual != records.manual_grades(output, student, assignment):  # formgrader changed a grade or a comment since
+            _write_feedback(api, output, submission, progress)
+            records.write_marker(submission.marker, submission.fingerprint, verdicts, records.manual_grades(output, student, assignment))
+            done(Outcome(student, assignment, score, max_score, cells=verdicts),
+                 f"already graded; manual grades or comments changed: feedback updated ({score:g}/{max_score:g})", "skipped")
+            continue
+        done(Outcome(student, assignment, score, max_score, cells=verdicts), f"already graded ({score:g}/{max_score:g}); skipped", "skipped")
 
     for submission, results, seconds in _sandboxed_runs(to_run, plans, workers, limits):
         plan = plans[submission.assignment]
@@ -160,14 +197,17 @@ def grade_submissions(submitted: Path, output: Path, progress: Callable[[str], N
             verdicts = judge(plan, results)
         except Exception as error:  # a fault of the grader's, not the student's: say so, keep going
             done(Outcome(submission.student, submission.assignment, 0.0, plan.max_score,
-                         problem=f"internal grader error: {type(error).__name__}: {error}"), f"not graded, internal grader error: {error}")
+                         problem=f"internal grader error: {type(error).__name__}: {error}"), f"not graded, internal grader error: {error}",
+                 "not graded")
             continue
         _record(api, output, plan, submission, verdicts, progress)
-        outcome = Outcome(submission.student, submission.assignment, sum(v.points for v in verdicts), plan.max_score, cells=verdicts)
-        done(outcome, f"{outcome.score:g}/{outcome.max_score:g} ({seconds:.1f} s)")
+        outcome = Outcome(submission.student, submission.assignment, records.total_score(output, submission.student, submission.assignment),
+                          plan.max_score, cells=verdicts)
+        done(outcome, f"{outcome.score:g}/{outcome.max_score:g} ({seconds:.1f} s)", "graded")
     outcomes.sort(key=lambda o: (o.student_id, o.assignment_id))
     records.write_cell_grades(output, outcomes, plans)
     records.export_grades(output)
-    progress(f"graded {len(pairs)} submission(s) in {time.perf_counter() - started:.1f} s with {workers} worker(s); "
+    progress(f"{counts['graded']} graded, {counts['skipped']} skipped (graded before), {counts['not graded']} not gradable, "
+             f"in {time.perf_counter() - started:.1f} s with {workers} worker(s); "
              f"results in {output / 'grades_by_cell.csv'}, feedback in {output / 'feedback'}")
     return outcomes

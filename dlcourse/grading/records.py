@@ -40,24 +40,24 @@ class Outcome:
     cells: list[CellVerdict] = field(default_factory=list)
 
 
-def fingerprint(path: Path, plan_hash: str) -> str:
+def fingerprint(data: bytes, plan_hash: str) -> str:
     """The submission's content and the plan's version: what a marker must match to skip a re-run."""
-    return hashlib.sha256(path.read_bytes()).hexdigest() + ":" + plan_hash
+    return hashlib.sha256(data).hexdigest() + ":" + plan_hash
 
 
-def read_marker(marker: Path, expected_fingerprint: str) -> list[CellVerdict] | None:
-    """The verdicts an earlier run recorded for this very submission and plan, or None."""
+def read_marker(marker: Path, expected_fingerprint: str) -> tuple[list[CellVerdict], dict] | None:
+    """The verdicts an earlier run recorded for this very submission and plan, and the manual grades then; or None."""
     if not marker.exists():
         return None
     recorded = json.loads(marker.read_text())
     if recorded.get("fingerprint") != expected_fingerprint:
         return None
-    return [CellVerdict(**cell) for cell in recorded["cells"]]
+    return [CellVerdict(**cell) for cell in recorded["cells"]], recorded.get("manual", {})
 
 
-def write_marker(marker: Path, submission_fingerprint: str, verdicts: list[CellVerdict]) -> None:
-    """Record that this submission was graded, with its verdicts (written last: a run cut short re-grades it)."""
-    marker.write_text(json.dumps({"fingerprint": submission_fingerprint, "cells": [asdict(v) for v in verdicts]}))
+def write_marker(marker: Path, submission_fingerprint: str, verdicts: list[CellVerdict], manual: dict) -> None:
+    """Record that this submission was graded, with its verdicts and the manual grades its feedback shows (written last)."""
+    marker.write_text(json.dumps({"fingerprint": submission_fingerprint, "cells": [asdict(v) for v in verdicts], "manual": manual}))
 
 
 def autograded_notebook(plan: AssignmentPlan, submission: nbformat.NotebookNode, verdicts: list[CellVerdict]) -> nbformat.NotebookNode:
@@ -133,6 +133,25 @@ def record_scores(output: Path, student: str, assignment: str, verdicts: list[Ce
         gradebook.db.commit()
 
 
+def manual_grades(output: Path, student: str, assignment: str) -> dict:
+    """What the instructor entered in formgrader for the submission: manual scores, extra credit and comments, per cell."""
+    from nbgrader.api import MissingEntry
+
+    with _gradebook(output) as gradebook:
+        try:
+            notebook = gradebook.find_submission_notebook(NOTEBOOK_NAME, assignment, student)
+        except MissingEntry:
+            return {}
+        scores = {g.name: [g.manual_score, g.extra_credit] for g in notebook.grades if g.manual_score is not None or g.extra_credit}
+        comments = {c.name: c.manual_comment for c in notebook.comments if c.manual_comment}
+        return {"scores": scores, "comments": comments} if scores or comments else {}
+
+
+def total_score(output: Path, student: str, assignment: str) -> float:
+    """The submission's score in the gradebook (manual scores where entered, extra credit included)."""
+    return sum(_scores(output, student, assignment).values())
+
+
 def _scores(output: Path, student: str, assignment: str) -> dict[str, float]:
     """Each graded cell's score in the gradebook (the manual score where one was entered)."""
     from nbgrader.api import MissingEntry
@@ -146,19 +165,22 @@ def _scores(output: Path, student: str, assignment: str) -> dict[str, float]:
 
 
 def write_cell_grades(output: Path, outcomes: list[Outcome], plans: dict[str, AssignmentPlan]) -> Path:
-    """Write ``grades_by_cell.csv``: one row per student, assignment and graded cell."""
+    """Write ``grades_by_cell.csv``: one row per student, assignment and graded cell (the whole message);
+    one row, without a cell, for what could not be placed in an assignment."""
     path = output / "grades_by_cell.csv"
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(CELL_COLUMNS)
         for outcome in outcomes:
+            if outcome.assignment_id not in plans:
+                writer.writerow([outcome.student_id, outcome.assignment_id, "", "", "0", "0", f"not graded: {outcome.problem}", ""])
+                continue
             scores = {} if outcome.problem else _scores(output, outcome.student_id, outcome.assignment_id)
             messages = {c.grade_id: c.message for c in outcome.cells}
             for cell in plans[outcome.assignment_id].graded:
                 status = f"not graded: {outcome.problem}" if outcome.problem else "graded"
-                first_line = messages.get(cell.grade_id, "").strip().splitlines()[:1]
                 writer.writerow([outcome.student_id, outcome.assignment_id, NOTEBOOK, cell.grade_id,
-                                 f"{scores.get(cell.grade_id, 0.0):g}", f"{cell.points:g}", status, first_line[0] if first_line else ""])
+                                 f"{scores.get(cell.grade_id, 0.0):g}", f"{cell.points:g}", status, messages.get(cell.grade_id, "").strip()])
     return path
 
 
