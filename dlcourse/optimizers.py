@@ -170,6 +170,8 @@ def _adam_step(p, g, m, v, v_max, lr, t, beta_1, beta_2, epsilon, amsgrad, form,
     g = np.asarray(g, dtype=p.dtype)
     rounded = _float32 if float32_beta_powers else float
     b1t, b2t = _as_dtype(rounded(beta_1), p) ** t, _as_dtype(rounded(beta_2), p) ** t
+    if form == "float32_corrections":  # np.float32(beta) ** t: the powers, and 1 - beta^t, stay float32
+        b1t, b2t = np.float32(beta_1) ** t, np.float32(beta_2) ** t
     m = m + (g - m) * _as_dtype(1 - beta_1, p)
     v = v + (g * g - v) * _as_dtype(1 - beta_2, p)
     if amsgrad:
@@ -217,6 +219,12 @@ def adam_no_bias_correction_update(params: list, grads: list, state: dict, learn
                                    beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False, float32_beta_powers: bool = True):
     """Adam without bias correction: theta <- theta - lr m / (sqrt(v) + epsilon)."""
     return _adam(params, grads, state, learning_rate, beta_1, beta_2, epsilon, amsgrad, 0.0, "no_bias_correction", float32_beta_powers)
+
+
+def adam_float32_corrections_update(params: list, grads: list, state: dict, learning_rate: float, beta_1: float = 0.9,
+                                    beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False, float32_beta_powers: bool = True):
+    """Keras's Adam with the bias corrections computed in float32 (``np.float32(beta) ** t``) for any parameters."""
+    return _adam(params, grads, state, learning_rate, beta_1, beta_2, epsilon, amsgrad, 0.0, "float32_corrections", float32_beta_powers)
 
 
 def adamw_update(params: list, grads: list, state: dict, learning_rate: float, weight_decay: float = 0.004, beta_1: float = 0.9,

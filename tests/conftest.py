@@ -117,7 +117,8 @@ def built_site() -> Path:
         [str(Path(sys.executable).parent / "jupyter-book"), "build", str(REPOSITORY), "--all", "-W", "-n", "--keep-going"],
         capture_output=True, text=True, env=environment(), timeout=3000,
     )
-    assert result.returncode == 0, f"jupyter-book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
+    problems = [line for line in (result.stdout + result.stderr).splitlines() if "WARNING" in line or "ERROR" in line]
+    assert result.returncode == 0, "jupyter-book build failed:\n" + "\n".join(problems[:60]) + f"\n{result.stderr[-3000:]}"
     return REPOSITORY / "_build" / "html"
 
 

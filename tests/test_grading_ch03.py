@@ -24,6 +24,10 @@ WRONG_ANSWERS = {
     "adam_without_bias_correction": ("adam", mutate("adam", "alpha = dtype(learning_rate) * np.sqrt(dtype(1) - dtype(np.float32(beta_2)) ** "
                                                             "t) / (dtype(1) - dtype(np.float32(beta_1)) ** t)",
                                                     "alpha = dtype(learning_rate)"), {"test_adam", "test_adamw"}),
+    # the float32 trap: np.float32(beta) ** t and 1 - beta**t computed in float32 for float64 parameters
+    "adam_float32_corrections": ("adam", mutate("adam", "np.sqrt(dtype(1) - dtype(np.float32(beta_2)) ** t) / "
+                                                        "(dtype(1) - dtype(np.float32(beta_1)) ** t)",
+                                                "np.sqrt(1 - np.float32(beta_2) ** t) / (1 - np.float32(beta_1) ** t)"), {"test_adam", "test_adamw"}),
     "adam_t_from_zero": ("adam", mutate("adam", 't = state["t"] + 1\n', 't = state["t"] + 2\n'), {"test_adam", "test_adamw"}),
     "adam_paper_epsilon": ("adam", mutate("adam", "new_params.append(p - alpha * m / (np.sqrt(v_max if amsgrad else v) + dtype(epsilon)))",
                                           "new_params.append(p - alpha * m / (np.sqrt(v_max if amsgrad else v) + dtype(epsilon) * "
@@ -193,6 +197,7 @@ DIAGNOSES = [
     ("adagrad_epsilon_outside", "test_adagrad", "inside the square root"),
     ("adagrad_accumulator_from_zero", "test_adagrad", "not at 0"),
     ("adam_without_bias_correction", "test_adam", "bias correction is missing"),
+    ("adam_float32_corrections", "test_adam", "computed in float32", ("paper's form", "bias correction is missing")),
     ("adamw_decay_after_step", "test_adamw", "before the Adam step"),
     ("adamw_as_l2", "test_adamw", "L2 regularisation"),
 ]

@@ -116,7 +116,11 @@ def check_adam(adam_init: Callable, adam_update: Callable, learning_rate=0.05, b
                           "the bias correction is missing: divide by 1 - beta_1**t and 1 - beta_2**t, with t = 1 on the first update.")
                 + each_form(forms(optimizers.adam_paper_update),
                             "that is the paper's form, epsilon added to sqrt(v_hat). Keras folds the corrections "
-                            "into the step: lr * sqrt(1 - beta_2**t) / (1 - beta_1**t) * m / (sqrt(v) + epsilon)."))
+                            "into the step: lr * sqrt(1 - beta_2**t) / (1 - beta_1**t) * m / (sqrt(v) + epsilon).")
+                + ([] if problem[2][0].dtype == np.float32 else
+                   each_form(forms(optimizers.adam_float32_corrections_update),
+                             "your bias corrections are computed in float32: np.float32(beta) ** t stays float32, and 1 - beta_2**t "
+                             "then keeps only about three digits. Use the betas as Python floats (or float(np.float32(beta))).")))
     if amsgrad:
         mistakes.append((keras_run(adam(amsgrad=False), problem, num_steps),
                          "amsgrad=True is ignored: keep the running maximum of v and use it in the denominator."))
