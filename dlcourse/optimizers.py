@@ -60,12 +60,17 @@ def clip_by_global_norm(grads: list, clip_norm: float) -> list:
 
 
 def sgd_update(params: list, grads: list, state: list, learning_rate: float, momentum: float = 0.0, nesterov: bool = False,
-               global_clipnorm: float | None = None):
+               clipnorm: float | None = None, clipvalue: float | None = None, global_clipnorm: float | None = None):
     """``keras.optimizers.SGD``: v <- momentum v - lr g; theta <- theta + v (Nesterov: + momentum v - lr g).
 
-    With ``global_clipnorm``, the gradients are first clipped by their global norm (:func:`clip_by_global_norm`).
+    The gradients are first clipped as Keras's arguments say: each tensor by its own norm (``clipnorm``),
+    each element (``clipvalue``), or all of them by their global norm (``global_clipnorm``, :func:`clip_by_global_norm`).
     """
     grads = [np.asarray(g, dtype=p.dtype) for p, g in zip(params, grads)]
+    if clipnorm:
+        grads = [g * clipnorm / np.maximum(np.sqrt(np.sum(g * g)), clipnorm) for g in grads]
+    if clipvalue:
+        grads = [np.clip(g, -clipvalue, clipvalue) for g in grads]
     if global_clipnorm:
         grads = clip_by_global_norm(grads, global_clipnorm)
     new_params, new_state = [], []

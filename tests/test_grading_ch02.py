@@ -112,6 +112,10 @@ DIAGNOSES = [
     ("learning_rate_outside_velocity", "test_sgd", "PyTorch form"),
     ("updates_in_place", "test_sgd", "in place"),
     ("not_shuffled", "test_minibatches", "not shuffled"),
+    ("drop_last_ignored", "test_minibatches", "must be dropped when drop_last is True"),
+    ("returns_a_generator", "test_minibatches", "a generator"),
+    ("nesterov_as_plain_momentum", "test_sgd", "this is plain momentum", ("velocity does not carry over",)),
+    ("state_not_carried", "test_sgd", "does not carry over", ("plain momentum",)),
 ]
 
 (verdicts, test_solution_full_marks_honest_full_marks_and_blank_zero, test_wrong_answer_loses_the_cells_it_breaks,

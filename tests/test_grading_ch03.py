@@ -198,6 +198,11 @@ DIAGNOSES = [
     ("adagrad_accumulator_from_zero", "test_adagrad", "not at 0"),
     ("adam_without_bias_correction", "test_adam", "bias correction is missing"),
     ("adam_float32_corrections", "test_adam", "computed in float32", ("paper's form", "bias correction is missing")),
+    ("adam_without_epsilon", "test_adam", "epsilon is missing", ("paper's form",)),
+    ("adam_t_from_zero", "test_adam", "t must be 1 on the first update"),
+    ("adam_paper_epsilon", "test_adam", "the paper's form", ("epsilon is missing",)),
+    ("rmsprop_epsilon_outside", "test_rmsprop", "inside the square root: sqrt(v + epsilon)"),
+    ("rmsprop_not_centered", "test_rmsprop", "centered=True is ignored"),
     ("adamw_decay_after_step", "test_adamw", "before the Adam step"),
     ("adamw_as_l2", "test_adamw", "L2 regularisation"),
 ]

@@ -80,6 +80,17 @@ def _mistakes(name: str, x: np.ndarray, arguments: dict):
     return value, derivative
 
 
+def _warning_hint(warning: str) -> str:
+    """The likely cause of a NumPy warning, read from the warning itself (no cause when it names none we know)."""
+    if "in cosh" in warning or "in sinh" in warning:
+        return (" Likely cause: cosh (or sinh) of a large argument overflows: write the derivative with tanh, 1 - tanh(x)**2, "
+                "which stays between 0 and 1.")
+    if "in exp" in warning:
+        return (" Likely cause: exp of a large argument, evaluated even where its branch is not used (np.where computes both "
+                "branches): use exp(-|x|), or np.minimum(x, 0) inside exp.")
+    return ""
+
+
 def exact_forms(name: str, x: np.ndarray, arguments: dict) -> tuple[list, list]:
     """(values, derivatives): other correct results than Keras's, in ``x``'s dtype.
 
@@ -133,8 +144,7 @@ def check_activation(name: str, function: Callable, derivative: Callable, dtype=
         values, derivatives, warnings, modified = result
         if warnings:
             fail(f"{name} or {name}_derivative printed a NumPy warning on {span}:\n  {warnings[0]}\n"
-                 "Your functions must be silent. Likely cause: exp of a large argument, evaluated even where its branch is "
-                 "not used (np.where computes both branches): use exp(-|x|), or np.minimum(x, 0) inside exp.")
+                 f"Your functions must be silent.{_warning_hint(warnings[0])}")
         if modified:
             fail(f"{name} or {name}_derivative changed its input x in place; return a new array.")
         for what, actual, expected, mistakes, alternatives, tolerance in (

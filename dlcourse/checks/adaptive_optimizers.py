@@ -114,6 +114,15 @@ def check_adam(adam_init: Callable, adam_update: Callable, learning_rate=0.05, b
 
     mistakes = (each_form(forms(optimizers.adam_no_bias_correction_update),
                           "the bias correction is missing: divide by 1 - beta_1**t and 1 - beta_2**t, with t = 1 on the first update.")
+                + each_form(constant_forms(lambda powers: numpy_run(optimizers.adam_init, optimizers.adam_update, problem, rates,
+                                                                    float32_beta_powers=powers, **dict(hyper, epsilon=0.0)),
+                                           powers=[True, False]),
+                            "epsilon is missing from the denominator: m / (sqrt(v) + epsilon).")
+                + each_form(constant_forms(lambda powers: numpy_run(lambda params: dict(optimizers.adam_init(params), t=1),
+                                                                    optimizers.adam_update, problem, rates, float32_beta_powers=powers, **hyper),
+                                           powers=[True, False]),
+                            "your update count is one ahead: t must be 1 on the first update (start the count at 0 and add 1 "
+                            "before the bias corrections).")
                 + each_form(forms(optimizers.adam_paper_update),
                             "that is the paper's form, epsilon added to sqrt(v_hat). Keras folds the corrections "
                             "into the step: lr * sqrt(1 - beta_2**t) / (1 - beta_1**t) * m / (sqrt(v) + epsilon).")
@@ -122,8 +131,10 @@ def check_adam(adam_init: Callable, adam_update: Callable, learning_rate=0.05, b
                              "your bias corrections are computed in float32: np.float32(beta) ** t stays float32, and 1 - beta_2**t "
                              "then keeps only about three digits. Use the betas as Python floats (or float(np.float32(beta))).")))
     if amsgrad:
-        mistakes.append((keras_run(adam(amsgrad=False), problem, num_steps),
-                         "amsgrad=True is ignored: keep the running maximum of v and use it in the denominator."))
+        mistakes += each_form(constant_forms(lambda powers: numpy_run(optimizers.adam_init, optimizers.adam_update, problem, rates,
+                                                                      float32_beta_powers=powers, **dict(hyper, amsgrad=False)),
+                                             powers=[True, False]),
+                              "amsgrad=True is ignored: keep the running maximum of v and use it in the denominator.")
     check_optimizer((adam_init, adam_update), names=("adam_init", "adam_update"), keras_optimizer=adam,
                     label=_describe("Adam", learning_rate, **hyper), learning_rate=learning_rate, num_steps=num_steps, problem=problem,
                     hyperparameters=hyper, mistakes=mistakes, alternatives=forms(optimizers.adam_update))

@@ -29,8 +29,8 @@ from dlcourse.checks.optimizer_steps import (
     check_optimizer,
     constant_forms,
     default_problem,
+    each_form,
     exact_or_float32,
-    keras_run,
     learning_rates,
     numpy_run,
 )
@@ -412,18 +412,23 @@ def check_clipped_sgd(clipped_sgd_init: Callable, clipped_sgd_update: Callable, 
     def sgd(**clipping):
         return keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum, **clipping)
 
-    mistakes = [(keras_run(sgd(clipnorm=global_clipnorm), problem, num_steps),
-                 "each tensor was clipped by its own norm (Keras's clipnorm); global_clipnorm scales all gradients "
-                 "by one factor from the norm of all of them together."),
-                (keras_run(sgd(clipvalue=global_clipnorm), problem, num_steps),
-                 "that is clipping by value (Keras's clipvalue); clip the gradients by their global norm."),
-                (keras_run(sgd(), problem, num_steps), "the gradients are not clipped: clip them by their global norm before the momentum update.")]
+    rates = learning_rates(learning_rate, num_steps)
+
+    def forms(**clipping):
+        """Keras's SGD with ``clipping`` (NumPy), with the momentum as given and as Keras stores it."""
+        return constant_forms(lambda momentum: numpy_run(optimizers.sgd_init, optimizers.sgd_update, problem, rates,
+                                                         momentum=momentum, **clipping),
+                              momentum=exact_or_float32(momentum))
+
+    mistakes = (each_form(forms(clipnorm=global_clipnorm),
+                          "each tensor was clipped by its own norm (Keras's clipnorm); global_clipnorm scales all gradients "
+                          "by one factor from the norm of all of them together.")
+                + each_form(forms(clipvalue=global_clipnorm),
+                            "that is clipping by value (Keras's clipvalue); clip the gradients by their global norm.")
+                + each_form(forms(), "the gradients are not clipped: clip them by their global norm before the momentum update."))
     hyper = {"momentum": momentum, "global_clipnorm": global_clipnorm}
     label = f"keras.optimizers.SGD(learning_rate={learning_rate}, momentum={momentum}, global_clipnorm={global_clipnorm})"
-    rates = learning_rates(learning_rate, num_steps)
     check_optimizer((clipped_sgd_init, clipped_sgd_update), names=("clipped_sgd_init", "clipped_sgd_update"),
                     keras_optimizer=lambda: sgd(global_clipnorm=global_clipnorm), label=label, learning_rate=learning_rate,
                     num_steps=num_steps, problem=problem, hyperparameters=hyper, mistakes=mistakes,
-                    alternatives=constant_forms(lambda momentum: numpy_run(optimizers.sgd_init, optimizers.sgd_update, problem, rates,
-                                                                           momentum=momentum, global_clipnorm=global_clipnorm),
-                                                momentum=exact_or_float32(momentum)))
+                    alternatives=forms(global_clipnorm=global_clipnorm))

@@ -104,12 +104,13 @@ def check_sgd(sgd_init: Callable, sgd_update: Callable, momentum: float = 0.0, n
 
     mistakes = []
     if momentum:
-        mistakes.append((keras_run(sgd(nesterov=not nesterov), problem, num_steps),
-                         "this is plain momentum; with nesterov=True the step is theta + (momentum * v_new - lr * g)." if nesterov
-                         else "this is Nesterov's update; with nesterov=False the step is theta + v_new."))
+        momenta = {"momentum": exact_or_float32(momentum)}
+        mistakes += each_form(constant_forms(lambda momentum: numpy_run(optimizers.sgd_init, optimizers.sgd_update, problem, rates,
+                                                                        momentum=momentum, nesterov=not nesterov), **momenta),
+                              "this is plain momentum; with nesterov=True the step is theta + (momentum * v_new - lr * g)." if nesterov
+                              else "this is Nesterov's update; with nesterov=False the step is theta + v_new.")
         mistakes.append((keras_run(sgd(momentum=0.0, nesterov=False), problem, num_steps),
                          "your velocity does not carry over from one step to the next: keep it in the state you return and read it back."))
-        momenta = {"momentum": exact_or_float32(momentum)}
         if callable(learning_rate):  # with a constant learning rate the PyTorch form is the same update
             mistakes += each_form(constant_forms(lambda momentum: numpy_run(optimizers.sgd_init, optimizers.pytorch_momentum_update, problem,
                                                                             rates, momentum=momentum), **momenta),
