@@ -126,7 +126,7 @@ def test_validate_lists_every_graded_cell_of_a_blank_notebook(lab_server):
     graded = [c for c in solution_notebook(CHAPTER_1).cells if c.metadata.get("nbgrader", {}).get("grade")]
     failed = answer["value"]["failed"]
     assert len(failed) == len(graded), [f["source"][:60] for f in failed]
-    assert all("NotImplementedError" in f["raw_error"] for f in failed), failed[0]["raw_error"][-500:]
+    assert all("NotImplementedError" in f["raw_error"] and "is still the stub" in f["raw_error"] for f in failed), failed[0]["raw_error"][-500:]
 
 
 def test_validate_shows_the_diagnosis_of_a_wrong_answer(lab_server):
@@ -135,3 +135,6 @@ def test_validate_shows_the_diagnosis_of_a_wrong_answer(lab_server):
     assert len(failed) == 1 and "check_mse_loss" in failed[0]["source"], [f["source"][:60] for f in failed]
     error = ANSI.sub("", failed[0]["raw_error"])
     assert "mse_loss(X, y, w, b) does not match" in error and "Likely cause: you summed the squared errors" in error, error[-1500:]
+    # the diagnosis comes first: no frame of the course's code, no "skipping hidden frames"
+    assert error.lstrip().startswith("CheckFailed: mse_loss(X, y, w, b) does not match"), error[:600]
+    assert "compare.py" not in error and "hidden" not in error and "Traceback" not in error, error[:600]

@@ -19,6 +19,10 @@ import numpy as np
 class CheckFailed(AssertionError):
     """A check found a difference; the message is written for the student."""
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython and Jupyter show for a failed check: the diagnosis alone, no frames of the course's code."""
+        return [f"\x1b[0;31mCheckFailed\x1b[0m: {self}"]
+
 
 @dataclass(frozen=True)
 class Mistake:
@@ -220,7 +224,8 @@ def call_student(function: Callable, *args: Any, name: str | None = None, **kwar
         fail(f"{name or function!r} is not a function; define it in the cell above and run that cell.")
     try:
         return function(*args, **kwargs)
-    except NotImplementedError:
+    except NotImplementedError as error:
+        error.add_note(f"(your {name or 'function'} is still the stub: replace `raise NotImplementedError()` in its cell with your code)")
         raise
     except Exception as error:
         shown = describe(**{f"arg{i}": a for i, a in enumerate(args)}, **kwargs)
