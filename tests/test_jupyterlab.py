@@ -138,3 +138,19 @@ def test_validate_shows_the_diagnosis_of_a_wrong_answer(lab_server):
     # the diagnosis comes first: no frame of the course's code, no "skipping hidden frames"
     assert error.lstrip().startswith("CheckFailed: mse_loss(X, y, w, b) does not match"), error[:600]
     assert "compare.py" not in error and "hidden" not in error and "Traceback" not in error, error[:600]
+
+
+def test_course_validate_prints_whole_diagnoses_and_fails_with_the_checks(tmp_path):
+    """The terminal form of Validate (README, For students): every line whole, exit 1 when a check fails, 0 when all pass."""
+    solved = solved_student_notebook(CHAPTER_1)
+    nbformat.write(solved, tmp_path / "solved.ipynb")
+    wrong = copy.deepcopy(solved)
+    cell = next(c for c in wrong.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "mse_loss")
+    cell.source = cell.source.replace("np.mean(", "np.sum(")
+    nbformat.write(wrong, tmp_path / "wrong.ipynb")
+    course = str(Path(sys.executable).parent / "course")
+    failing = subprocess.run([course, "validate", "wrong.ipynb"], cwd=tmp_path, capture_output=True, text=True, env=environment(), timeout=600)
+    assert failing.returncode == 1, failing.stdout[-2000:] + failing.stderr[-2000:]
+    assert "    Likely cause: you summed the squared errors; the task asks for their mean (divide by n).\n" in failing.stdout, failing.stdout
+    passing = subprocess.run([course, "validate", "solved.ipynb"], cwd=tmp_path, capture_output=True, text=True, env=environment(), timeout=600)
+    assert passing.returncode == 0 and "Success! Your notebook passes all the tests." in passing.stdout, passing.stdout[-2000:]

@@ -1,9 +1,10 @@
-"""``course``: the instructor's commands.
+"""``course``: the course's commands (``validate`` is the students' one).
 
     course generate [ASSIGNMENT ...]        student notebooks from the solution notebooks
     course grade SUBMITTED [--output DIR] [--workers N] [--regrade]
                                             grade in sandboxes; feedback pages and grade CSVs
     course assignments                      list the assignments
+    course validate NOTEBOOK ...            run a notebook as nbgrader's Validate does; exit 1 if a check fails
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from dlcourse.grading.workspace import REPOSITORY, GradingError, assignments, ge
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="course", description="Instructor commands of the course (wrapping nbgrader).")
+    parser = argparse.ArgumentParser(prog="course", description="The course's commands (wrapping nbgrader).")
     commands = parser.add_subparsers(dest="command", required=True)
     generate = commands.add_parser("generate", help="regenerate chapters/<assignment>/exercises.ipynb from solutions/")
     generate.add_argument("assignment", nargs="*", help="assignments to regenerate (default: all)")
@@ -30,7 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--regrade", action="store_true",
                        help="grade again submissions that an earlier run already graded (default: skip them)")
     commands.add_parser("assignments", help="list the assignments")
+    validate = commands.add_parser("validate", help="run notebooks as the Validate button does and print every failed check in full")
+    validate.add_argument("notebook", nargs="+", type=Path, help="the notebook(s) to validate")
     args = parser.parse_args(argv)
+    if args.command == "validate":
+        from dlcourse.grading.validate import validate_notebooks
+
+        return validate_notebooks(args.notebook)
     try:
         if args.command == "generate":
             with tempfile.TemporaryDirectory() as scratch:
