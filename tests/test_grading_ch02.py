@@ -118,6 +118,44 @@ DIAGNOSES = [
     ("state_not_carried", "test_sgd", "does not carry over", ("plain momentum",)),
 ]
 
+# More correct implementations, written differently again: each notebook must keep full marks.
+HONEST_AGAIN = {
+    # a velocity kept with the opposite sign, a tuple state, the Nesterov step through the old velocity
+    "sgd": '''
+def sgd_init(params):
+    return tuple(np.zeros(np.shape(p)) for p in params)
+
+def sgd_update(params, grads, state, learning_rate, momentum=0.0, nesterov=False):
+    new_params, new_state = [], []
+    for p, g, w in zip(params, grads, state):          # w = -v: the step still to be subtracted
+        w_new = momentum * w + learning_rate * g
+        step = momentum * w_new + learning_rate * g if nesterov else w_new
+        new_params.append(p - step)
+        new_state.append(w_new)
+    return new_params, tuple(new_state)
+''',
+    # the permutation sliced with np.split, the epoch written with an explicit index
+    "minibatches": '''
+def minibatches(num_examples, batch_size, rng, drop_last=False):
+    order = rng.permutation(num_examples)
+    full = num_examples // batch_size
+    batches = list(np.split(order[: full * batch_size], full)) if full else []
+    if not drop_last and num_examples % batch_size:
+        batches.append(order[full * batch_size:])
+    return batches
+''',
+    "train_epoch": '''
+def train_epoch(params, X, y, gradient_fn, batch_size, rng, learning_rate, momentum=0.0, nesterov=False, drop_last=False):
+    batches = minibatches(X.shape[0], batch_size, rng, drop_last=drop_last)
+    state, current = sgd_init(params), [np.array(p) for p in params]
+    for i in range(len(batches)):
+        current, state = sgd_update(current, gradient_fn(current, X[batches[i]], y[batches[i]]), state,
+                                    learning_rate, momentum, nesterov)
+    return current
+''',
+}
+
 (verdicts, test_solution_full_marks_honest_full_marks_and_blank_zero, test_wrong_answer_loses_the_cells_it_breaks,
  test_the_diagnosis_names_the_mistake, test_the_sandboxed_grader_gives_the_same_verdicts) = \
-    chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES, honest={"honest": variant_notebook(CHAPTER, HONEST)})
+    chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES, honest={"honest": variant_notebook(CHAPTER, HONEST),
+                                                                    "honest_again": variant_notebook(CHAPTER, HONEST_AGAIN)})
