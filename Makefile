@@ -40,5 +40,8 @@ grade: env
 # JupyterLab refuses to run as root unless told; containers and CI often are root.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
+# The student's lab: rooted at the course, opening NOTEBOOK, with nbgrader's student tools only (Validate);
+# scripts/student-lab turns off the formgrader, course and assignment lists, which need an instructor's set-up.
 lab: env
-	$(RUN) jupyter lab $(ALLOW_ROOT) $(NOTEBOOK)
+	JUPYTER_CONFIG_PATH=$(CURDIR)/scripts/student-lab $(RUN) jupyter lab $(ALLOW_ROOT) --ServerApp.root_dir=$(CURDIR) \
+		$(if $(NOTEBOOK),--LabApp.default_url=/lab/tree/$(NOTEBOOK),)

@@ -5,6 +5,7 @@ import copy
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -241,3 +242,16 @@ def chapter_grading_tests(chapter: str, cells: dict[str, int], wrong_answers: di
 
     return (verdicts, test_solution_full_marks_honest_full_marks_and_blank_zero, test_wrong_answer_loses_the_cells_it_breaks,
             test_the_diagnosis_names_the_mistake, test_the_sandboxed_grader_gives_the_same_verdicts)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven by Playwright (no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert executable, "Chromium is missing: scripts/bootstrap.sh installs Debian's 'chromium' package (run it as root, or apt-get install chromium)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield browser
+        browser.close()

@@ -7,22 +7,25 @@ endpoint, as the button does, for a solved, a blank and a wrong notebook.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import CHAPTER_1, CHAPTERS, NOTEBOOK, environment, solution_notebook
+from conftest import CHAPTER_1, CHAPTERS, NOTEBOOK, REPOSITORY, environment, solution_notebook
 
 pytestmark = pytest.mark.lab
 
@@ -64,25 +67,17 @@ def solved_student_notebook(chapter: str) -> nbformat.NotebookNode:
     return solved
 
 
-@pytest.fixture(scope="module")
-def lab_server(tmp_path_factory):
-    """A ``jupyter lab`` server (no browser) on a free local port over a folder with three exercise notebooks."""
-    root = tmp_path_factory.mktemp("student")
-    solved = solved_student_notebook(CHAPTER_1)
-    nbformat.write(solved, root / "solved.ipynb")
-    nbformat.write(nbformat.read(CHAPTERS / CHAPTER_1 / NOTEBOOK, as_version=4), root / "blank.ipynb")
-    wrong = copy.deepcopy(solved)
-    cell = next(c for c in wrong.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "mse_loss")
-    assert "np.mean(" in cell.source
-    cell.source = cell.source.replace("np.mean(", "np.sum(")
-    nbformat.write(wrong, root / "wrong.ipynb")
+@contextlib.contextmanager
+def running_lab(root: Path, arguments: tuple = (), env: dict | None = None):
+    """A ``jupyter lab`` server (no browser) on a free local port over ``root``: {"url", "token"}."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     token = secrets.token_hex(16)
     server = subprocess.Popen([JUPYTER, "lab", "--no-browser", f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1",
-                               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"] + (["--allow-root"] if os.geteuid() == 0 else []),
-                              cwd=root, env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", *arguments]
+                              + (["--allow-root"] if os.geteuid() == 0 else []),
+                              cwd=root, env=dict(environment(), **(env or {})), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
@@ -94,9 +89,27 @@ def lab_server(tmp_path_factory):
                 server.kill()
                 pytest.fail(f"jupyter lab did not start: {server.stderr.read()[-3000:]}")
             time.sleep(0.5)
-    yield {"url": url, "token": token}
-    server.terminate()
-    server.wait(timeout=30)
+    try:
+        yield {"url": url, "token": token}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def lab_server(tmp_path_factory):
+    """A ``jupyter lab`` server over a folder with three exercise notebooks (solved, blank, wrong)."""
+    root = tmp_path_factory.mktemp("student")
+    solved = solved_student_notebook(CHAPTER_1)
+    nbformat.write(solved, root / "solved.ipynb")
+    nbformat.write(nbformat.read(CHAPTERS / CHAPTER_1 / NOTEBOOK, as_version=4), root / "blank.ipynb")
+    wrong = copy.deepcopy(solved)
+    cell = next(c for c in wrong.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "mse_loss")
+    assert "np.mean(" in cell.source
+    cell.source = cell.source.replace("np.mean(", "np.sum(")
+    nbformat.write(wrong, root / "wrong.ipynb")
+    with running_lab(root) as server:
+        yield server
 
 
 def press_validate(server: dict, path: str) -> dict:
@@ -154,3 +167,35 @@ def test_course_validate_prints_whole_diagnoses_and_fails_with_the_checks(tmp_pa
     assert "    Likely cause: you summed the squared errors; the task asks for their mean (divide by n).\n" in failing.stdout, failing.stdout
     passing = subprocess.run([course, "validate", "solved.ipynb"], cwd=tmp_path, capture_output=True, text=True, env=environment(), timeout=600)
     assert passing.returncode == 0 and "Success! Your notebook passes all the tests." in passing.stdout, passing.stdout[-2000:]
+
+
+def test_make_lab_opens_the_exercise_with_only_the_students_tools(browser, tmp_path):
+    """`make lab NOTEBOOK=...` as a student sees it: the exercise open, Validate in its toolbar, no instructor tool, no error.
+
+    The server runs as the Makefile starts it, over a copy of the chapter (the lab may save the notebook it opens).
+    """
+    makefile = (REPOSITORY / "Makefile").read_text()
+    assert "JUPYTER_CONFIG_PATH=$(CURDIR)/scripts/student-lab" in makefile and "--LabApp.default_url=/lab/tree/$(NOTEBOOK)" in makefile
+    notebook = f"chapters/{CHAPTER_1}/{NOTEBOOK}"
+    shutil.copytree(CHAPTERS / CHAPTER_1, tmp_path / "chapters" / CHAPTER_1)
+    student = {"JUPYTER_CONFIG_PATH": str(REPOSITORY / "scripts" / "student-lab")}
+    with running_lab(tmp_path, (f"--LabApp.default_url=/lab/tree/{notebook}",), env=student) as server:
+        formgrader = urllib.request.Request(f"{server['url']}/formgrader", headers={"Authorization": f"token {server['token']}"})
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            urllib.request.urlopen(formgrader, timeout=30)
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{server['url']}/?token={server['token']}", wait_until="load")  # the server root redirects to the exercise
+        page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60000)
+        page.wait_for_timeout(3000)  # let every extension finish loading (an error dialog would appear now)
+        title = " ".join(page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel").all_inner_texts())
+        menus = page.locator(".lm-MenuBar-itemLabel").all_inner_texts()
+        dialogs = page.locator(".jp-Dialog").count() + page.locator(".jp-toast-message, .Toastify__toast").count()
+        validate = page.get_by_role("button", name="Validate").count()
+        page.screenshot(path=str(REPOSITORY / "_build" / "test-artifacts" / "student_lab.png"))
+        context.close()
+    assert NOTEBOOK in title, title
+    assert validate >= 1, "the Validate button is missing from the exercise's toolbar"
+    assert "Nbgrader" not in menus and not dialogs and not errors, (menus, dialogs, errors)
