@@ -199,3 +199,42 @@ def test_make_lab_opens_the_exercise_with_only_the_students_tools(browser, tmp_p
     assert NOTEBOOK in title, title
     assert validate >= 1, "the Validate button is missing from the exercise's toolbar"
     assert "Nbgrader" not in menus and not dialogs and not errors, (menus, dialogs, errors)
+
+
+def api(server: dict, path: str, method: str = "GET", body: dict | None = None):
+    """A JSON request to the server with the token, as the formgrader's page makes it."""
+    request = urllib.request.Request(f"{server['url']}{path}", method=method, data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Authorization": f"token {server['token']}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read() or b"null")
+
+
+def test_the_instructors_formgrader_path(tmp_path):
+    """README, For instructors: grade, open formgrader in the output folder, grade by hand, run `make grade` again."""
+    from dlcourse.grading.grade import grade_submissions
+
+    solved = solution_notebook(CHAPTER_1)
+    wrong = copy.deepcopy(solved)
+    cell = next(c for c in wrong.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "mse_loss")
+    cell.source = cell.source.replace("np.mean(", "np.sum(")
+    for student, notebook in (("alice", solved), ("carol", wrong)):
+        (tmp_path / "submitted" / student / CHAPTER_1).mkdir(parents=True)
+        nbformat.write(notebook, tmp_path / "submitted" / student / CHAPTER_1 / NOTEBOOK)
+    grading = tmp_path / "grading"
+    grade_submissions(tmp_path / "submitted", grading, progress=lambda m: None)
+    with running_lab(grading) as server:  # cd grading && ../.venv/bin/jupyter lab, then Nbgrader -> Formgrader
+        submissions = api(server, f"/formgrader/api/submitted_notebooks/{CHAPTER_1}/exercises")
+        assert {s["student"] for s in submissions} == {"alice", "carol"}
+        assert not [s["student"] for s in submissions if s["needs_manual_grade"]], submissions
+        carol = next(s for s in submissions if s["student"] == "carol")
+        assert (carol["score"], carol["max_score"]) == (14.0, 15.0)
+        grade = next(g for g in api(server, f"/formgrader/api/grades?submission_id={carol['id']}") if g["name"] == "test_mse_loss")
+        api(server, f"/formgrader/api/grade/{grade['id']}", "PUT", {"manual_score": 0.5, "extra_credit": 0})
+        comments = api(server, f"/formgrader/api/comments?submission_id={carol['id']}")
+        comment = next(c for c in comments if c["name"] == "mse_loss")  # comments belong to the answer cells
+        api(server, f"/formgrader/api/comment/{comment['id']}", "PUT", {"manual_comment": "Close: divide the sum by n."})
+    messages = []
+    grade_submissions(tmp_path / "submitted", grading, progress=messages.append)  # make grade, again, without REGRADE
+    assert any("carol" in m and "feedback updated (14.5/15)" in m for m in messages), messages
+    page = (grading / "feedback" / "carol" / CHAPTER_1 / "exercises.html").read_text()
+    assert "Close: divide the sum by n." in page and "14.5" in page
