@@ -96,6 +96,56 @@ def clipped_sgd_update(params, grads, state, learning_rate, momentum=0.0, global
     return [p + v for p, v in zip(params, velocity)], {"velocity": velocity}
 ''',
     },
+    # the samplers and the forward pass written another way: inverse-CDF draws, a rejection loop per value, moments by hand
+    "samplers": {
+        "sample": '''
+def variance_scaling_sample(shape, scale, mode, distribution, rng):
+    parameter = variance_scaling_parameter(shape, scale, mode, distribution)
+    size = int(np.prod(shape))
+    if distribution == "uniform":
+        return (parameter * (2 * rng.random(size) - 1)).reshape(shape)      # uniform on [-limit, limit)
+    values = []
+    while len(values) < size:                                               # one value at a time, re-drawn beyond 2 sigma
+        z = rng.standard_normal()
+        if distribution != "truncated_normal" or abs(z) <= 2:
+            values.append(parameter * z)
+    return np.array(values).reshape(shape)
+''',
+        "initialize": '''
+INITIALIZERS = {
+    "glorot_uniform": (1.0, "fan_avg", "uniform"), "glorot_normal": (1.0, "fan_avg", "truncated_normal"),
+    "he_uniform": (2.0, "fan_in", "uniform"), "he_normal": (2.0, "fan_in", "truncated_normal"),
+    "lecun_uniform": (1.0, "fan_in", "uniform"), "lecun_normal": (1.0, "fan_in", "truncated_normal"),
+}
+
+def initialize(name, shape, rng):
+    return variance_scaling_sample(shape, *INITIALIZERS[name], rng)
+''',
+        "forward": '''
+def forward_statistics(x, weights, biases, activation):
+    h, means, stds = np.asarray(x, dtype=np.float64), [], []
+    for W, b in zip(weights, biases):
+        z = h @ W + b
+        if activation == "relu":
+            h = np.where(z > 0, z, 0.0)
+        elif activation == "tanh":
+            h = np.tanh(z)
+        elif activation == "sigmoid":
+            h = 1 / (1 + np.exp(-z))
+        else:
+            h = z
+        mean = h.sum() / h.size
+        means.append(mean)
+        stds.append(np.sqrt(((h - mean) ** 2).sum() / h.size))
+    return np.array(means), np.array(stds)
+''',
+        "clip_norm": '''
+def clip_by_norm(t, clip_norm):
+    t = np.asarray(t)
+    norm = float(np.sqrt(np.sum(np.square(t, dtype=np.float64))))
+    return (t * min(1.0, clip_norm / norm)).astype(t.dtype) if norm > 0 else t.copy()
+''',
+    },
     # loops and other containers
     "loops": {
         "fans": '''
