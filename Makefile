@@ -5,7 +5,7 @@
 #                    the browser and JupyterLab (pytest marks grading, site, browser, lab)
 #   make lint        ruff on the package and the tests
 #   make exercises   regenerate the student notebooks from solutions/
-#   make grade SUBMISSIONS=path/to/submitted [OUTPUT=grading] [REGRADE=1]
+#   make grade SUBMISSIONS=path/to/submitted [OUTPUT=grading] [REGRADE=1] [ROSTER=students.csv]
 #   make lab         start JupyterLab on the course (NOTEBOOK=chapters/.../exercises.ipynb opens one)
 SHELL := /bin/bash
 VENV_BIN := $(CURDIR)/.venv/bin
@@ -34,8 +34,8 @@ exercises: env
 	$(RUN) course generate
 
 grade: env
-	@if [ -z "$(SUBMISSIONS)" ]; then echo "usage: make grade SUBMISSIONS=path/to/submitted [OUTPUT=grading] [REGRADE=1]" >&2; exit 2; fi
-	$(RUN) course grade "$(SUBMISSIONS)" --output "$(OUTPUT)" $(if $(REGRADE),--regrade,)
+	@if [ -z "$(SUBMISSIONS)" ]; then echo "usage: make grade SUBMISSIONS=path/to/submitted [OUTPUT=grading] [REGRADE=1] [ROSTER=students.csv]" >&2; exit 2; fi
+	$(RUN) course grade "$(SUBMISSIONS)" --output "$(OUTPUT)" $(if $(REGRADE),--regrade,) $(if $(ROSTER),--roster "$(ROSTER)",)
 
 # JupyterLab refuses to run as root unless told; containers and CI often are root.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)

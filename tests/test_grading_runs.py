@@ -100,3 +100,21 @@ def test_manual_grades_survive_a_regrade(submitted, tmp_path):
         assert grade.needs_manual_grade  # the manual score overrides the automatic one: formgrader shows it for review
     row = next(r for r in csv_rows(output) if r["student_id"] == "wrong_0" and r["cell"] == "test_exponential_decay")
     assert float(row["points"]) == 0.5
+
+
+def test_a_roster_names_the_students_and_a_bad_one_is_refused_before_anything_is_written(submitted, tmp_path):
+    from dlcourse.grading.workspace import GradingError
+
+    bad = tmp_path / "bad_roster.csv"
+    bad.write_text("student,name\ncorrect_0,Ada\n")
+    with pytest.raises(GradingError, match="'id' column"):
+        grade_submissions(submitted, tmp_path / "out", progress=lambda m: None, roster=bad)
+    assert not (tmp_path / "out").exists()
+    roster = tmp_path / "students.csv"
+    roster.write_text("id,first_name,last_name,email\ncorrect_0,Ada,Lovelace,ada@example.org\nwrong_1,Alan,Turing,\n")
+    grade_submissions(submitted, tmp_path / "out", progress=lambda m: None, roster=roster)
+    names = {r["student_id"]: (r["first_name"], r["last_name"]) for r in csv_rows(tmp_path / "out")}
+    assert names["correct_0"] == ("Ada", "Lovelace") and names["wrong_1"] == ("Alan", "Turing") and names["slow_0"] == ("", "")
+    with (tmp_path / "out" / "grades.csv").open() as handle:
+        exported = {r["student_id"]: r for r in csv.DictReader(handle)}
+    assert (exported["correct_0"]["first_name"], exported["correct_0"]["email"]) == ("Ada", "ada@example.org")

@@ -1,7 +1,7 @@
 """``course``: the course's commands (``validate`` is the students' one).
 
     course generate [ASSIGNMENT ...]        student notebooks from the solution notebooks
-    course grade SUBMITTED [--output DIR] [--workers N] [--regrade]
+    course grade SUBMITTED [--output DIR] [--workers N] [--regrade] [--roster CSV]
                                             grade in sandboxes; feedback pages and grade CSVs
     course assignments                      list the assignments
     course validate NOTEBOOK ...            run a notebook as nbgrader's Validate does; exit 1 if a check fails
@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
                        help="submissions graded at once, each in its own sandbox (default: the number of CPUs)")
     grade.add_argument("--regrade", action="store_true",
                        help="grade again submissions that an earlier run already graded (default: skip them)")
+    grade.add_argument("--roster", type=Path, help="students' names: a CSV in nbgrader's import format (id, first_name, last_name, email)")
     commands.add_parser("assignments", help="list the assignments")
     validate = commands.add_parser("validate", help="run notebooks as the Validate button does and print every failed check in full")
     validate.add_argument("notebook", nargs="+", type=Path, help="the notebook(s) to validate")
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "grade":
             from dlcourse.grading.grade import grade_submissions
 
-            grade_submissions(args.submitted, args.output, workers=args.workers, regrade=args.regrade)
+            grade_submissions(args.submitted, args.output, workers=args.workers, regrade=args.regrade, roster=args.roster)
         else:
             print("\n".join(assignments()))
     except GradingError as error:

@@ -144,16 +144,21 @@ def _copy_into_workspace(data: bytes, submitted: Path, output: Path, student: st
 
 
 def grade_submissions(submitted: Path, output: Path, progress: Callable[[str], None] = functools.partial(print, flush=True), workers: int = 2,
-                      regrade: bool = False, limits: Limits = Limits()) -> list[Outcome]:
-    """Grade every submission under ``submitted`` into the workspace ``output``; see the module doc."""
+                      regrade: bool = False, limits: Limits = Limits(), roster: Path | None = None) -> list[Outcome]:
+    """Grade every submission under ``submitted`` into the workspace ``output``; see the module doc.
+
+    ``roster``: a CSV in nbgrader's student import format, whose names go into the gradebook and the CSVs.
+    """
     from sqlalchemy.exc import SAWarning
 
     warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader's gradebook session warnings, harmless
     started = time.perf_counter()
     submitted, output = submitted.resolve(), output.resolve()
     _check_folders(submitted, output)
+    students = records.read_roster(roster) if roster else []
     pairs, misplaced = find_submissions(submitted)
     api, plans, plan_hashes = _prepare(submitted, output, sorted({a for _, a in pairs}), limits)
+    records.record_roster(output, students)
     outcomes: list[Outcome] = []
     total = len(pairs) + len(misplaced)
     counts = {"graded": 0, "skipped": 0, "not graded": 0}

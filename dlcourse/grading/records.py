@@ -20,10 +20,11 @@ import nbformat
 
 from dlcourse.grading.plan import AssignmentPlan, nbgrader_meta
 from dlcourse.grading.run import CellVerdict
-from dlcourse.grading.workspace import NOTEBOOK
+from dlcourse.grading.workspace import NOTEBOOK, GradingError
 from dlcourse.offline_site import copy_mathjax
 
-CELL_COLUMNS = ["student_id", "assignment_id", "notebook", "cell", "points", "max_points", "status", "message"]
+CELL_COLUMNS = ["student_id", "first_name", "last_name", "assignment_id", "notebook", "cell", "points", "max_points", "status", "message"]
+ROSTER_COLUMNS = ("id", "first_name", "last_name", "email")
 MARKER = ".course-grade.json"
 NOTEBOOK_NAME = NOTEBOOK[: -len(".ipynb")]
 
@@ -164,22 +165,51 @@ def _scores(output: Path, student: str, assignment: str) -> dict[str, float]:
         return {grade.name: float(grade.score) for grade in notebook.grades if grade.max_score}
 
 
+def read_roster(path: Path) -> list[dict]:
+    """The students of a roster in nbgrader's import format (CSV: ``id`` and optionally ``first_name``, ``last_name``, ``email``)."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise GradingError(f"the roster {path} cannot be read: {error}") from error
+    if not rows or "id" not in rows[0]:
+        raise GradingError(f"the roster {path} needs a header with an 'id' column (nbgrader's format: {', '.join(ROSTER_COLUMNS)})")
+    missing = [n + 2 for n, row in enumerate(rows) if not (row.get("id") or "").strip()]
+    if missing:
+        raise GradingError(f"the roster {path} has rows without an id (lines {', '.join(map(str, missing[:5]))})")
+    return [{key: (row.get(key) or "").strip() or None for key in ROSTER_COLUMNS} for row in rows]
+
+
+def record_roster(output: Path, students: list[dict]) -> None:
+    """Put the roster's names and emails in the gradebook (what formgrader and the CSVs show)."""
+    with _gradebook(output) as gradebook:
+        for student in students:
+            gradebook.update_or_create_student(student["id"], **{k: v for k, v in student.items() if k != "id" and v})
+
+
+def _names(output: Path) -> dict[str, tuple[str, str]]:
+    with _gradebook(output) as gradebook:
+        return {s.id: (s.first_name or "", s.last_name or "") for s in gradebook.students}
+
+
 def write_cell_grades(output: Path, outcomes: list[Outcome], plans: dict[str, AssignmentPlan]) -> Path:
     """Write ``grades_by_cell.csv``: one row per student, assignment and graded cell (the whole message);
     one row, without a cell, for what could not be placed in an assignment."""
     path = output / "grades_by_cell.csv"
+    names = _names(output)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(CELL_COLUMNS)
         for outcome in outcomes:
+            student = [outcome.student_id, *names.get(outcome.student_id, ("", ""))]
             if outcome.assignment_id not in plans:
-                writer.writerow([outcome.student_id, outcome.assignment_id, "", "", "0", "0", f"not graded: {outcome.problem}", ""])
+                writer.writerow([*student, outcome.assignment_id, "", "", "0", "0", f"not graded: {outcome.problem}", ""])
                 continue
             scores = {} if outcome.problem else _scores(output, outcome.student_id, outcome.assignment_id)
             messages = {c.grade_id: c.message for c in outcome.cells}
             for cell in plans[outcome.assignment_id].graded:
                 status = f"not graded: {outcome.problem}" if outcome.problem else "graded"
-                writer.writerow([outcome.student_id, outcome.assignment_id, NOTEBOOK, cell.grade_id,
+                writer.writerow([*student, outcome.assignment_id, NOTEBOOK, cell.grade_id,
                                  f"{scores.get(cell.grade_id, 0.0):g}", f"{cell.points:g}", status, messages.get(cell.grade_id, "").strip()])
     return path
 
