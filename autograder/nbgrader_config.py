@@ -31,3 +31,7 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     "dlcourse.grading.feedback.HideHiddenTests",
 ]
+
+# nbgrader's own autograde (formgrader's per-student button, `nbgrader autograde`) would run the
+# student's code in an ordinary kernel, outside the sandbox: it is refused with the command to use.
+c.Autograde.sanitize_preprocessors = ["dlcourse.grading.feedback.RefusePlainAutograde"]

@@ -233,6 +233,9 @@ def test_the_instructors_formgrader_path(tmp_path):
         comments = api(server, f"/formgrader/api/comments?submission_id={carol['id']}")
         comment = next(c for c in comments if c["name"] == "mse_loss")  # comments belong to the answer cells
         api(server, f"/formgrader/api/comment/{comment['id']}", "PUT", {"manual_comment": "Close: divide the sum by n."})
+        # formgrader's per-student Autograde button would run the student's code outside the sandbox: refused, with the command
+        refused = api(server, f"/formgrader/api/submission/{CHAPTER_1}/alice/autograde", "POST", {})
+        assert refused["success"] is False and "make grade SUBMISSIONS=" in refused["log"] + refused.get("error", ""), refused
     messages = []
     grade_submissions(tmp_path / "submitted", grading, progress=messages.append)  # make grade, again, without REGRADE
     assert any("carol" in m and "feedback updated (14.5/15)" in m for m in messages), messages
