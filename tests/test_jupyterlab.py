@@ -209,7 +209,7 @@ def api(server: dict, path: str, method: str = "GET", body: dict | None = None):
         return json.loads(response.read() or b"null")
 
 
-def test_the_instructors_formgrader_path(tmp_path):
+def test_the_instructors_formgrader_path(tmp_path, browser):
     """README, For instructors: grade, open formgrader in the output folder, grade by hand, run `make grade` again."""
     from dlcourse.grading.grade import grade_submissions
 
@@ -223,6 +223,18 @@ def test_the_instructors_formgrader_path(tmp_path):
     grading = tmp_path / "grading"
     grade_submissions(tmp_path / "submitted", grading, progress=lambda m: None)
     with running_lab(grading) as server:  # cd grading && ../.venv/bin/jupyter lab, then Nbgrader -> Formgrader
+        # the formgrader's gradebook page, as the instructor sees it: both submissions, none marked for manual grading
+        context = browser.new_context(viewport={"width": 1400, "height": 800})
+        page = context.new_page()
+        page.goto(f"{server['url']}/lab?token={server['token']}", wait_until="load")  # logs in (the formgrader's API calls use the cookie)
+        page.goto(f"{server['url']}/formgrader/gradebook/{CHAPTER_1}/exercises", wait_until="load")
+        page.wait_for_function("() => !document.body.innerText.includes('Loading, please wait')", timeout=60000)
+        rows = page.locator("tbody tr").count()
+        shown = page.inner_text("body")
+        marked = page.locator('[data-search="needs manual grade"]').count()
+        page.screenshot(path=str(REPOSITORY / "_build" / "test-artifacts" / "formgrader_gradebook.png"))
+        context.close()
+        assert rows == 2 and "Needs Manual Grade?" in shown and marked == 0, (rows, marked, shown[:1500])
         submissions = api(server, f"/formgrader/api/submitted_notebooks/{CHAPTER_1}/exercises")
         assert {s["student"] for s in submissions} == {"alice", "carol"}
         assert not [s["student"] for s in submissions if s["needs_manual_grade"]], submissions
