@@ -105,22 +105,15 @@ def check_adam(adam_init: Callable, adam_update: Callable, learning_rate=0.05, b
     rates = learning_rates(learning_rate, num_steps)
     hyper = {"beta_1": beta_1, "beta_2": beta_2, "epsilon": epsilon, "amsgrad": amsgrad}
 
-    def adam(**changes):
-        return keras.optimizers.Adam(learning_rate=learning_rate, **dict(hyper, **changes))
-
-    def forms(update):
-        return constant_forms(lambda powers: numpy_run(optimizers.adam_init, update, problem, rates, float32_beta_powers=powers, **hyper),
+    def forms(update, init=optimizers.adam_init, **changes):
+        """``update`` (with ``changes`` to the hyperparameters) with Keras's float32 beta powers and with the exact ones."""
+        return constant_forms(lambda powers: numpy_run(init, update, problem, rates, float32_beta_powers=powers, **dict(hyper, **changes)),
                               powers=[True, False])
 
     mistakes = (each_form(forms(optimizers.adam_no_bias_correction_update),
                           "the bias correction is missing: divide by 1 - beta_1**t and 1 - beta_2**t, with t = 1 on the first update.")
-                + each_form(constant_forms(lambda powers: numpy_run(optimizers.adam_init, optimizers.adam_update, problem, rates,
-                                                                    float32_beta_powers=powers, **dict(hyper, epsilon=0.0)),
-                                           powers=[True, False]),
-                            "epsilon is missing from the denominator: m / (sqrt(v) + epsilon).")
-                + each_form(constant_forms(lambda powers: numpy_run(lambda params: dict(optimizers.adam_init(params), t=1),
-                                                                    optimizers.adam_update, problem, rates, float32_beta_powers=powers, **hyper),
-                                           powers=[True, False]),
+                + each_form(forms(optimizers.adam_update, epsilon=0.0), "epsilon is missing from the denominator: m / (sqrt(v) + epsilon).")
+                + each_form(forms(optimizers.adam_update, init=lambda params: dict(optimizers.adam_init(params), t=1)),
                             "your update count is one ahead: t must be 1 on the first update (start the count at 0 and add 1 "
                             "before the bias corrections).")
                 + each_form(forms(optimizers.adam_paper_update),
@@ -131,11 +124,10 @@ def check_adam(adam_init: Callable, adam_update: Callable, learning_rate=0.05, b
                              "your bias corrections are computed in float32: np.float32(beta) ** t stays float32, and 1 - beta_2**t "
                              "then keeps only about three digits. Use the betas as Python floats (or float(np.float32(beta))).")))
     if amsgrad:
-        mistakes += each_form(constant_forms(lambda powers: numpy_run(optimizers.adam_init, optimizers.adam_update, problem, rates,
-                                                                      float32_beta_powers=powers, **dict(hyper, amsgrad=False)),
-                                             powers=[True, False]),
+        mistakes += each_form(forms(optimizers.adam_update, amsgrad=False),
                               "amsgrad=True is ignored: keep the running maximum of v and use it in the denominator.")
-    check_optimizer((adam_init, adam_update), names=("adam_init", "adam_update"), keras_optimizer=adam,
+    check_optimizer((adam_init, adam_update), names=("adam_init", "adam_update"),
+                    keras_optimizer=lambda: keras.optimizers.Adam(learning_rate=learning_rate, **hyper),
                     label=_describe("Adam", learning_rate, **hyper), learning_rate=learning_rate, num_steps=num_steps, problem=problem,
                     hyperparameters=hyper, mistakes=mistakes, alternatives=forms(optimizers.adam_update))
 

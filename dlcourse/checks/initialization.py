@@ -27,12 +27,10 @@ from dlcourse.checks.cases import CallableSpec, Case, run_check
 from dlcourse.checks.compare import Mistake, assert_matches, describe, fail
 from dlcourse.checks.optimizer_steps import (
     check_optimizer,
-    constant_forms,
     default_problem,
     each_form,
-    exact_or_float32,
     learning_rates,
-    numpy_run,
+    momentum_forms,
 )
 
 keras, tf = ref.keras, ref.tf
@@ -416,9 +414,7 @@ def check_clipped_sgd(clipped_sgd_init: Callable, clipped_sgd_update: Callable, 
 
     def forms(**clipping):
         """Keras's SGD with ``clipping`` (NumPy), with the momentum as given and as Keras stores it."""
-        return constant_forms(lambda momentum: numpy_run(optimizers.sgd_init, optimizers.sgd_update, problem, rates,
-                                                         momentum=momentum, **clipping),
-                              momentum=exact_or_float32(momentum))
+        return momentum_forms(optimizers.sgd_update, problem, rates, momentum, **clipping)
 
     mistakes = (each_form(forms(clipnorm=global_clipnorm),
                           "each tensor was clipped by its own norm (Keras's clipnorm); global_clipnorm scales all gradients "

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from dlcourse import keras_reference as ref
+from dlcourse import optimizers
 from dlcourse.checks import callables
 from dlcourse.checks.cases import CallableSpec, Case, run_check
 from dlcourse.checks.compare import Mistake, assert_matches, fail
@@ -67,6 +68,12 @@ def each_form(trajectories: list[list[np.ndarray]], hint: str) -> list[tuple[lis
 def exact_or_float32(value: float) -> list[float]:
     """A constant as given and as Keras stores it (float32), without repetition."""
     return sorted({float(value), float(np.float32(value))})
+
+
+def momentum_forms(update: Callable, problem, rates: list[float], momentum: float, **hyperparameters) -> list[list[np.ndarray]]:
+    """An SGD-family ``update`` of :mod:`dlcourse.optimizers` on ``problem``, with ``momentum`` as given and as Keras stores it."""
+    return constant_forms(lambda mu: numpy_run(optimizers.sgd_init, update, problem, rates, momentum=mu, **hyperparameters),
+                          mu=exact_or_float32(momentum))
 
 
 def learning_rates(learning_rate, num_steps: int) -> list[float]:

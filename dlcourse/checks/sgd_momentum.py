@@ -18,13 +18,11 @@ from dlcourse.checks.cases import CallableSpec, Case, run_check
 from dlcourse.checks.compare import Mistake, Unsupported, assert_matches, fail
 from dlcourse.checks.optimizer_steps import (
     check_optimizer,
-    constant_forms,
     default_problem,
     each_form,
-    exact_or_float32,
     keras_run,
     learning_rates,
-    numpy_run,
+    momentum_forms,
 )
 
 __all__ = ["check_minibatches", "check_sgd", "check_train_epoch", "classification_data", "default_problem"]
@@ -104,29 +102,23 @@ def check_sgd(sgd_init: Callable, sgd_update: Callable, momentum: float = 0.0, n
 
     mistakes = []
     if momentum:
-        momenta = {"momentum": exact_or_float32(momentum)}
-        mistakes += each_form(constant_forms(lambda momentum: numpy_run(optimizers.sgd_init, optimizers.sgd_update, problem, rates,
-                                                                        momentum=momentum, nesterov=not nesterov), **momenta),
+        mistakes += each_form(momentum_forms(optimizers.sgd_update, problem, rates, momentum, nesterov=not nesterov),
                               "this is plain momentum; with nesterov=True the step is theta + (momentum * v_new - lr * g)." if nesterov
                               else "this is Nesterov's update; with nesterov=False the step is theta + v_new.")
         mistakes.append((keras_run(sgd(momentum=0.0, nesterov=False), problem, num_steps),
                          "your velocity does not carry over from one step to the next: keep it in the state you return and read it back."))
         if callable(learning_rate):  # with a constant learning rate the PyTorch form is the same update
-            mistakes += each_form(constant_forms(lambda momentum: numpy_run(optimizers.sgd_init, optimizers.pytorch_momentum_update, problem,
-                                                                            rates, momentum=momentum), **momenta),
+            mistakes += each_form(momentum_forms(optimizers.pytorch_momentum_update, problem, rates, momentum),
                                   "that is the PyTorch form (v = momentum*v + g; theta -= lr*v), with the learning rate outside the velocity. "
                                   "Keras puts it inside (v = momentum*v - lr*g; theta += v); the two differ once the learning rate changes.")
-        mistakes += each_form(constant_forms(lambda momentum: numpy_run(optimizers.sgd_init, optimizers.ema_momentum_update, problem,
-                                                                        rates, momentum=momentum), **momenta),
+        mistakes += each_form(momentum_forms(optimizers.ema_momentum_update, problem, rates, momentum),
                               "that is the moving-average form (v = momentum*v + (1-momentum)*g); Keras uses v = momentum*v - lr*g.")
     shown = [f"learning_rate={'a schedule' if callable(learning_rate) else learning_rate}", f"momentum={momentum}"]
     label = "keras.optimizers.SGD(" + ", ".join(shown + (["nesterov=True"] if nesterov else [])) + ")"
     check_optimizer((sgd_init, sgd_update), names=("sgd_init", "sgd_update"), keras_optimizer=sgd, label=label,
                     learning_rate=learning_rate, num_steps=num_steps, problem=problem,
                     hyperparameters={"momentum": momentum, "nesterov": nesterov}, mistakes=mistakes,
-                    alternatives=constant_forms(lambda momentum: numpy_run(optimizers.sgd_init, optimizers.sgd_update, problem, rates,
-                                                                           momentum=momentum, nesterov=nesterov),
-                                                momentum=exact_or_float32(momentum)))
+                    alternatives=momentum_forms(optimizers.sgd_update, problem, rates, momentum, nesterov=nesterov))
 
 
 # --------------------------------------------------------------------------

@@ -185,10 +185,10 @@ def grade_submissions(submitted: Path, output: Path, progress: Callable[[str], N
             to_run.append(submission)
             continue
         verdicts, manual = earlier
-        score = records.total_score(output, student, assignment)
-        if manual != records.manual_grades(output, student, assignment):  # formgrader changed a grade or a comment since
+        score, manual_now = records.total_score(output, student, assignment), records.manual_grades(output, student, assignment)
+        if manual != manual_now:  # formgrader changed a grade or a comment since
             _write_feedback(api, output, submission, progress)
-            records.write_marker(submission.marker, submission.fingerprint, verdicts, records.manual_grades(output, student, assignment))
+            records.write_marker(submission.marker, submission.fingerprint, verdicts, manual_now)
             done(Outcome(student, assignment, score, max_score, cells=verdicts),
                  f"already graded; manual grades or comments changed: feedback updated ({score:g}/{max_score:g})", "skipped")
             continue

@@ -24,7 +24,7 @@ NOT_RUN_AFTER_FAILURE = "not run: an earlier check of this graded cell failed"
 
 @dataclass
 class CellVerdict:
-    """The verdict on one graded cell: points, and the first failure's message."""
+    """The verdict on one graded cell: points, and the message of its most specific failure ("" when it passed)."""
 
     grade_id: str
     points: float
