@@ -52,11 +52,16 @@ def sgd_init(params: list) -> list:
     return zeros_init(params)
 
 
-def clip_by_global_norm(grads: list, clip_norm: float) -> list:
-    """Keras's ``global_clipnorm``: every gradient times clip_norm * min(1 / global norm, 1 / clip_norm); NaN when the norm is not finite."""
-    norm = np.sqrt(sum(np.sum(np.square(g)) for g in grads))
-    scale = clip_norm * np.minimum(1 / norm, 1 / clip_norm) + (norm - norm)
-    return [g * np.asarray(scale, dtype=np.result_type(g)) for g in grads]
+def clip_by_global_norm(t_list: list, clip_norm: float) -> tuple[list, float]:
+    """``tf.clip_by_global_norm`` (Keras's ``global_clipnorm``): (every tensor times clip_norm * min(1 / N, 1 / clip_norm), N).
+
+    N is the norm of all tensors together, in their dtype; ``None`` entries stay ``None``; every value is NaN when N is not finite.
+    """
+    tensors = [t for t in t_list if t is not None]
+    norm = np.sqrt(sum(np.sum(np.square(t)) for t in tensors))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = clip_norm * np.minimum(1 / norm, 1 / clip_norm) + (norm - norm)
+    return [None if t is None else t * np.asarray(scale, dtype=np.result_type(t)) for t in t_list], norm
 
 
 def sgd_update(params: list, grads: list, state: list, learning_rate: float, momentum: float = 0.0, nesterov: bool = False,
@@ -72,7 +77,7 @@ def sgd_update(params: list, grads: list, state: list, learning_rate: float, mom
     if clipvalue:
         grads = [np.clip(g, -clipvalue, clipvalue) for g in grads]
     if global_clipnorm:
-        grads = clip_by_global_norm(grads, global_clipnorm)
+        grads, _ = clip_by_global_norm(grads, global_clipnorm)
     new_params, new_state = [], []
     for p, g, v in zip(params, grads, state):
         if momentum == 0.0:

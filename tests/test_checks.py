@@ -59,7 +59,7 @@ def test_a_matching_mistake_gives_its_hint_and_two_give_none():
 
 @pytest.mark.parametrize("value, phrase", [
     (None, "forget a `return`"),
-    ("1.0", "has type builtins.str"),
+    ("1.0", "has type str"),
     (True, "is a bool"),
     (np.array([1.0, 2.0, 3.0]), "shape: yours (3,), expected (2,)"),
     (np.array([[1.0], [2.0]]).T, "shape: yours (1, 2)"),

@@ -140,12 +140,17 @@ def submissions(port: int, output_dir) -> dict:
                                                               "def mse_loss(X, y, w, b):\n    from dlcourse import optimizers\n"
                                                               "    return float(np.mean((X @ w + b - y) ** 2))"),
             dict(FULL, test_mse_loss=0), "write the exercise's functions yourself"),
+        "imports_the_numpy_reference": (with_cell_source(solution_notebook(), "mse_loss",
+                                                         "def mse_loss(X, y, w, b):\n    from dlcourse import numpy_reference\n"
+                                                         "    return float(np.mean((X @ w + b - y) ** 2))"),
+            dict(FULL, test_mse_loss=0), "write the exercise's functions yourself"),
         "reads_the_reference_optimizers": (with_cell_source(solution_notebook(), "mse_loss",
                                                             "import os, dlcourse\ndef mse_loss(X, y, w, b):\n"
-                                                            "    path = os.path.join(os.path.dirname(dlcourse.__file__), 'optimizers.py')\n"
-                                                            "    try:\n        source = open(path).read()\n    except OSError:\n"
-                                                            "        source = ''\n"
-                                                            "    if 'def adam_update' in source:\n        raise RuntimeError('read it')\n"
+                                                            "    for name in ('optimizers.py', 'numpy_reference.py'):\n"
+                                                            "        path = os.path.join(os.path.dirname(dlcourse.__file__), name)\n"
+                                                            "        try:\n            source = open(path).read()\n        except OSError:\n"
+                                                            "            source = ''\n"
+                                                            "        if 'def ' in source:\n            raise RuntimeError('read ' + name)\n"
                                                             "    return float(np.mean((X @ w + b - y) ** 2))"),
             FULL, ""),
         # --- submissions that do not end, or end everything
@@ -228,7 +233,7 @@ STUDENTS = ["patches_numpy", "patches_builtins_and_ipython", "patches_the_course
             "lenient_ndarray_subclass", "wrong_dtype_and_shape", "deleted_test_cells", "retagged_test_cells",
             "moved_and_duplicated_test_cells", "hides_exceptions",
             "searches_disk_for_solutions", "uses_the_network", "writes_the_gradebook", "imports_tensorflow",
-            "imports_the_reference_optimizers", "reads_the_reference_optimizers",
+            "imports_the_reference_optimizers", "imports_the_numpy_reference", "reads_the_reference_optimizers",
             "endless_loop_ignoring_sigint", "sleeps_forever", "memory_bomb", "fork_bomb", "crashes_the_interpreter",
             "exits_in_a_function", "exits_at_top_level", "leaves_a_daemon", "huge_output", "invalid_json", "empty_file",
             "wrong_nbformat", "no_cells"]

@@ -18,7 +18,9 @@ rebuild the very same callable without TensorFlow.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import types
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,12 +53,16 @@ class Case:
     the call is ``driver(*student_functions, *args, **kwargs)`` instead: a
     trusted loop that uses the student's functions (e.g. an optimizer's
     init and update over many steps).
+    ``substitutes`` names other graded functions of the exercise that the
+    student's function may call: the call uses the course's versions of them
+    instead (:func:`substituted`), so that their mistakes are not counted twice.
     """
 
     args: tuple
     judge: Callable[[Any, tuple], None]
     kwargs: dict = field(default_factory=dict)
     driver: str | None = None
+    substitutes: tuple[str, ...] = ()
 
 
 class StudentFunction:
@@ -94,17 +100,68 @@ def data_only(args: tuple) -> tuple:
     return tuple(None if callable(a) else a for a in args)
 
 
-def call_case(functions: tuple, driver: str | None, args: tuple, kwargs: dict) -> Any:
-    """Call the student's function, or the trusted ``driver`` of :mod:`dlcourse.checks.callables` with the student's functions."""
-    __tracebackhide__ = True
-    if driver is None:
-        return call_student(functions[0], *args, name=getattr(functions[0], "__name__", None), **kwargs)
-    from dlcourse.checks import callables
+def referenced_names(function: Any) -> set[str]:
+    """The global names ``function``'s code (and the code nested in it: comprehensions, lambdas, inner functions) refers to."""
+    names: set[str] = set()
+    stack = [getattr(function, "__code__", None)]
+    while stack:
+        code = stack.pop()
+        if isinstance(code, types.CodeType):
+            names.update(code.co_names)
+            stack.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return names
 
-    for function in functions:
-        if not callable(function):
-            fail(f"{function!r} is not a function; define it in the cell above and run that cell.")
-    return getattr(callables, driver)(*functions, *args, **kwargs)
+
+def course_references() -> types.ModuleType:
+    """The course's versions of the exercise functions that others call (:mod:`dlcourse.numpy_reference`)."""
+    from dlcourse import numpy_reference
+
+    return numpy_reference
+
+
+@contextlib.contextmanager
+def substituted(functions: tuple, names: tuple[str, ...], references: Callable[[], Any] = course_references) -> Iterator[tuple]:
+    """``functions`` calling the course's version of each of ``names`` instead of the student's, while the block runs.
+
+    Applies when one of ``functions`` refers to one of ``names`` (the student's
+    ``train_epoch`` calls ``minibatches``): the names are then rebound, in the
+    globals of the student's functions, to the objects of ``references()``,
+    and a function among ``functions`` that is one of ``names`` (the
+    ``adam_init`` that AdamW's check is given) is replaced too, so that the
+    state the course's versions get is theirs. Everything is put back after.
+    """
+    if not names or not set(names) & set().union(*(referenced_names(f) for f in functions)):
+        yield functions
+        return
+    module, missing, saved = references(), object(), []
+    for namespace in {id(g): g for f in functions if isinstance(g := getattr(f, "__globals__", None), dict)}.values():
+        for name in names:
+            saved.append((namespace, name, namespace.get(name, missing)))
+            namespace[name] = getattr(module, name)
+    try:
+        yield tuple(getattr(module, f.__name__) if getattr(f, "__name__", None) in names else f for f in functions)
+    finally:
+        for namespace, name, value in reversed(saved):
+            if value is missing:
+                namespace.pop(name, None)
+            else:
+                namespace[name] = value
+
+
+def call_case(functions: tuple, driver: str | None, args: tuple, kwargs: dict, substitutes: tuple[str, ...] = (),
+              references: Callable[[], Any] = course_references) -> Any:
+    """Call the student's function, or the trusted ``driver`` of :mod:`dlcourse.checks.callables` with the student's functions;
+    with the course's versions of ``substitutes`` (:func:`substituted`, from ``references()``)."""
+    __tracebackhide__ = True
+    with substituted(functions, tuple(substitutes), references) as functions:
+        if driver is None:
+            return call_student(functions[0], *args, name=getattr(functions[0], "__name__", None), **kwargs)
+        from dlcourse.checks import callables
+
+        for function in functions:
+            if not callable(function):
+                fail(f"{function!r} is not a function; define it in the cell above and run that cell.")
+        return getattr(callables, driver)(*functions, *args, **kwargs)
 
 
 def run_check(function: Callable | tuple, cases: list[Case], success: str) -> None:
@@ -122,7 +179,7 @@ def run_check(function: Callable | tuple, cases: list[Case], success: str) -> No
     for case in cases:
         args = materialize(copy_inputs(case.args))
         kwargs = materialize(copy_inputs(case.kwargs))
-        result = call_case(functions, case.driver, args, kwargs)
+        result = call_case(functions, case.driver, args, kwargs, case.substitutes)
         try:
             case.judge(result, data_only(args))
         except CheckFailed as failure:

@@ -52,6 +52,17 @@ class Unsupported:
         return f"<{self.description}>"
 
 
+def type_name(value: Any) -> str:
+    """The type of a student's result as messages name it, the same live and when graded (``generator``, ``mymodule.State``).
+
+    An :class:`Unsupported` (what the grading sandbox sends for such an object) is named by its description.
+    """
+    if isinstance(value, Unsupported):
+        return value.description
+    kind = type(value)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
 def fail(message: str) -> None:
     """Raise :class:`CheckFailed` with ``message`` (hides this frame in IPython)."""
     __tracebackhide__ = True
@@ -70,14 +81,9 @@ def to_float_array(value: Any, *, what: str, dtype=np.float64) -> np.ndarray:
         fail(f"{what} is None. Did you forget a `return` statement?")
     if isinstance(value, (bool, np.bool_)):
         fail(f"{what} is a bool ({value!r}); a number or a NumPy array was expected.")
-    if isinstance(value, Unsupported):  # an object the grading sandbox could not send as data
-        fail(f"{what} is a {value.description}; a NumPy array (or a plain number) was expected.")
     allowed = (np.ndarray, np.number, int, float, list, tuple)
-    if not isinstance(value, allowed):
-        fail(
-            f"{what} has type {type(value).__module__}.{type(value).__qualname__}; "
-            "a NumPy array (or a plain number) was expected."
-        )
+    if not isinstance(value, allowed):  # an Unsupported too: an object the grading sandbox could not send as data
+        fail(f"{what} has type {type_name(value)}; a NumPy array (or a plain number) was expected.")
     try:
         array = np.array(value, dtype=dtype, copy=True)
     except (TypeError, ValueError) as error:

@@ -60,8 +60,8 @@ class AssignmentPlan:
     @property
     def encoded_calls(self) -> list[dict]:
         """Every call of every graded cell, in order, as plain data for the sandbox."""
-        return [{"function": name, "args": encode(case.args), "kwargs": encode(case.kwargs), "driver": case.driver}
-                for cell in self.graded for name, case in cell.calls]
+        return [{"function": name, "args": encode(case.args), "kwargs": encode(case.kwargs), "driver": case.driver,
+                 "substitutes": list(case.substitutes)} for cell in self.graded for name, case in cell.calls]
 
     @property
     def first_call_of_each_cell(self) -> list[int]:
@@ -129,7 +129,25 @@ def _plan(name: str, notebook_text: str) -> AssignmentPlan:
         if not recorded:
             raise GradingError(f"{name}: graded cell {meta['grade_id']} calls no check of a student function")
         graded.append(GradedCell(meta["grade_id"], float(meta.get("points", 0)), recorded))
+    _check_substitution_order(name, graded)
     return AssignmentPlan(master, solution_ids, graded)
+
+
+def _check_substitution_order(name: str, graded: list[GradedCell]) -> None:
+    """Refuse a plan that checks a function after a call that ran the course's version of it.
+
+    The sandbox receives the course's versions (:mod:`dlcourse.numpy_reference`)
+    at the first call that substitutes them; a check of the same function
+    afterwards could then be passed with the course's code.
+    """
+    substituted: set[str] = set()
+    for cell in graded:
+        for names, case in cell.calls:
+            checked = {names} if isinstance(names, str) else set(names)
+            if checked & substituted:
+                raise GradingError(f"{name}: graded cell {cell.grade_id} checks {sorted(checked & substituted)} after a check that "
+                                   "substituted the course's version: check a function before the functions that call it")
+            substituted |= set(case.substitutes)
 
 
 def student_code(plan: AssignmentPlan, submission: nbformat.NotebookNode) -> list[dict]:

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,8 +135,20 @@ def _drain(stream, keep: int, sink: list) -> None:
             kept += len(sink[-1])
 
 
+def reference_sources() -> list[list[str]]:
+    """``[[module name, source], ...]`` of the course's reference modules, in import order (what ``references`` asks for)."""
+    package = Path(dlcourse.__file__).resolve().parent
+    return [[module, (package.parent / (module.replace(".", "/") + ".py")).read_text()] for module in BLOCKED_COURSE_MODULES]
+
+
 def run_job(job: dict, worker: int = 0, limits: Limits = Limits()) -> SandboxRun:
-    """Run ``job`` in a fresh sandbox as the unprivileged user of ``worker``; always returns."""
+    """Run ``job`` in a fresh sandbox as the unprivileged user of ``worker``; always returns.
+
+    The job goes to the runner's standard input as one line. The runner's
+    ``references`` request is answered (once, with :func:`reference_sources`)
+    only while a call whose job entry lists ``substitutes`` runs: the plan
+    makes those calls after every check of the substituted functions.
+    """
     read_fd, write_fd = os.pipe()
     try:
         process = subprocess.Popen(
@@ -147,13 +160,29 @@ def run_job(job: dict, worker: int = 0, limits: Limits = Limits()) -> SandboxRun
     drainer = threading.Thread(target=_drain, args=(process.stdout, limits.output_bytes, output), daemon=True)
     drainer.start()
     run = SandboxRun()
+    calls, answered = job.get("calls", []), []
+
+    def respond(call_number) -> None:
+        if answered or not isinstance(call_number, int) or not 0 <= call_number < len(calls) or not calls[call_number].get("substitutes"):
+            return
+        answered.append(call_number)
+        try:
+            process.stdin.write(json.dumps(reference_sources()).encode() + b"\n")
+            process.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass
+
     try:
-        process.stdin.write(json.dumps(job).encode())
-        process.stdin.close()
-    except BrokenPipeError:
+        process.stdin.write(json.dumps(job).encode() + b"\n")
+        process.stdin.flush()
+    except (BrokenPipeError, OSError):
         pass
-    _read_events(read_fd, limits, run)
+    _read_events(read_fd, limits, run, respond)
     os.close(read_fd)
+    try:
+        process.stdin.close()
+    except (BrokenPipeError, OSError):
+        pass
     if run.ended:  # a deadline passed: no grace
         os.killpg(process.pid, signal.SIGKILL)
     _stop(process)
@@ -167,12 +196,15 @@ def run_job(job: dict, worker: int = 0, limits: Limits = Limits()) -> SandboxRun
     return run
 
 
-def _read_events(read_fd: int, limits: Limits, run: SandboxRun) -> None:
-    """Collect events until ``done``, end of file, or a deadline; on a deadline, say where."""
+def _read_events(read_fd: int, limits: Limits, run: SandboxRun, respond: Callable[[int | None], None] = lambda call: None) -> None:
+    """Collect events until ``done``, end of file, or a deadline; on a deadline, say where.
+
+    A ``references`` request is passed to ``respond`` with the number of the call running then (None outside calls).
+    """
     selector = selectors.DefaultSelector()
     selector.register(read_fd, selectors.EVENT_READ)
     buffer, received = b"", 0
-    deadline, where = time.monotonic() + limits.cell_seconds, "start-up"
+    deadline, where, call = time.monotonic() + limits.cell_seconds, "start-up", None
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not selector.select(timeout=remaining):
@@ -201,9 +233,11 @@ def _read_events(read_fd: int, limits: Limits, run: SandboxRun) -> None:
             if kind == "done":
                 break
             if kind == "cell_start":
-                deadline, where = time.monotonic() + limits.cell_seconds, f"cell {event.get('id')}"
+                deadline, where, call = time.monotonic() + limits.cell_seconds, f"cell {event.get('id')}", None
             elif kind == "call_start":
-                deadline, where = time.monotonic() + limits.call_seconds, f"call {event.get('n')}"
+                deadline, where, call = time.monotonic() + limits.call_seconds, f"call {event.get('n')}", event.get("n")
+            elif kind == "references":
+                respond(call)
         else:
             continue
         break

@@ -20,11 +20,14 @@ import json
 import os
 import sys
 import traceback
+import types
+from collections.abc import Callable
+from typing import Any
 
 # The libraries a submission cannot import while graded (the sandbox does not mount them either).
 BLOCKED_MODULES = ("tensorflow", "keras", "tf_keras", "tensorboard", "jax", "torch")
 # The course's own NumPy optimizers (the lessons' reference implementations): not a submission's to call.
-BLOCKED_COURSE_MODULES = ("dlcourse.optimizers",)
+BLOCKED_COURSE_MODULES = ("dlcourse.optimizers", "dlcourse.numpy_reference")
 
 
 class BlockLibraries(importlib.abc.MetaPathFinder):
@@ -54,13 +57,16 @@ def describe_error(error: BaseException, limit: int = 3000) -> str:
     return text if len(text) <= limit else "..." + text[-limit:]
 
 
-def make_call(namespace: dict, number: int, call: dict) -> dict:
+def make_call(namespace: dict, number: int, call: dict, references: Callable[[], Any] | None = None) -> dict:
     """Make the planned ``call`` with the functions the student's cells defined in ``namespace``.
 
-    Returns the ``call_end`` event: the result and the arguments after the
-    call as plain data, or the student's error. Nothing here judges.
+    ``references()`` gives the course's versions of the functions the call
+    substitutes (default: :mod:`dlcourse.numpy_reference`, imported; in the
+    sandbox, asked of the grader). Returns the ``call_end`` event: the result
+    and the arguments after the call as plain data, or the student's error.
+    Nothing here judges.
     """
-    from dlcourse.checks.cases import call_case, data_only, materialize
+    from dlcourse.checks.cases import call_case, course_references, data_only, materialize
     from dlcourse.grading.wire import decode, encode
 
     names = call["function"] if isinstance(call["function"], list) else [call["function"]]
@@ -73,12 +79,32 @@ def make_call(namespace: dict, number: int, call: dict) -> dict:
     args = materialize(decode(call["args"]))
     kwargs = materialize(decode(call["kwargs"]))
     try:
-        result = call_case(functions, call.get("driver"), args, kwargs)
+        substitutes = tuple(n for n in call.get("substitutes") or () if isinstance(n, str))
+        result = call_case(functions, call.get("driver"), args, kwargs, substitutes, references or course_references)
         event["result"] = encode(result)
         event["args_after"] = encode(data_only(tuple(args)))
     except BaseException as error:  # the student's exception, SystemExit and KeyboardInterrupt included
         event["error"] = describe_error(error)
     return event
+
+
+def load_references(sources: list) -> types.ModuleType:
+    """The course's reference modules from their ``[[module name, source], ...]`` (in import order): the last one.
+
+    They are blocked from import; each is executed as a module of its own and
+    is in ``sys.modules`` only while the next ones import it.
+    """
+    modules = []
+    try:
+        for name, source in sources:
+            module = types.ModuleType(name)
+            sys.modules[name] = module
+            modules.append(name)
+            exec(compile(source, f"<{name}>", "exec"), module.__dict__)
+        return module
+    finally:
+        for name in modules:
+            sys.modules.pop(name, None)
 
 
 def main() -> None:
@@ -88,7 +114,22 @@ def main() -> None:
         channel.write(json.dumps(event) + "\n")
         channel.flush()
 
-    job = json.loads(sys.stdin.read())
+    # the job is the first line of standard input; the grader answers requests on later lines, on a descriptor
+    # of the runner's own: the student's code gets an empty standard input, as before
+    grader = os.fdopen(os.dup(0), "rb")
+    job = json.loads(grader.readline())
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    references: list = []
+
+    def fetch_references():
+        """The course's versions of the substituted functions, asked of the grader at the first call that needs them."""
+        if not references:
+            send(event="references")
+            references.append(load_references(json.loads(grader.readline())))
+        return references[0]
+
     sys.meta_path.insert(0, BlockLibraries())
     from IPython.core.interactiveshell import InteractiveShell
 
@@ -101,7 +142,7 @@ def main() -> None:
         send(event="cell_end", id=cell["id"], error=None if error is None else describe_error(error))
     for number, call in enumerate(job["calls"]):
         send(event="call_start", n=number)
-        event = make_call(shell.user_ns, number, call)
+        event = make_call(shell.user_ns, number, call, fetch_references)
         try:
             send(**event)
         except (TypeError, ValueError) as error:  # a result that JSON cannot carry

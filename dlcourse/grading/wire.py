@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from dlcourse.checks.cases import CallableSpec
-from dlcourse.checks.compare import Unsupported
+from dlcourse.checks.compare import Unsupported, type_name
 
 NUMERIC_KINDS = "biuf"
 
@@ -38,7 +38,7 @@ def encode(value: Any, depth: int = 0) -> Any:
         return {"__tuple__" if isinstance(value, tuple) else "__list__": [encode(v, depth + 1) for v in _items(value)]}
     if isinstance(value, dict):
         return {"__dict__": [[str(k), encode(v, depth + 1)] for k, v in _items(dict.items(value))]}
-    return {"__object__": f"{type(value).__module__}.{type(value).__qualname__}"}
+    return {"__object__": type_name(value)}
 
 
 def _items(container) -> list:

@@ -1,0 +1,75 @@
+"""The course's NumPy versions of the exercise functions that other exercise functions call.
+
+When a graded function calls another graded function of its exercise
+(``train_epoch`` calls ``minibatches``, ``sgd_init`` and ``sgd_update``;
+``adamw_update`` calls ``adam_update``; ``initialize`` calls
+``variance_scaling_sample``, which calls ``variance_scaling_parameter``, which
+calls ``compute_fans``; ``clipped_sgd_update`` calls ``clip_by_global_norm``;
+``silu`` calls ``sigmoid``), its check runs it with these functions in place of
+the student's (:func:`dlcourse.checks.cases.substituted`): a mistake costs the
+points of the function it is in, once. Each has the exercise's signature and
+result; the optimizers are those of :mod:`dlcourse.optimizers`.
+
+The grading sandbox does not mount this module: its grader sends it to the
+sandbox only when a call needs it, after the checks of these functions have run.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from dlcourse.optimizers import adam_init, adam_update, clip_by_global_norm, sgd_init, sgd_update
+
+__all__ = ["adam_init", "adam_update", "clip_by_global_norm", "compute_fans", "minibatches", "sgd_init", "sgd_update", "sigmoid",
+           "variance_scaling_parameter", "variance_scaling_sample"]
+
+# Keras's truncated normal keeps draws within two standard deviations; this is the std of N(0, 1) so truncated.
+TRUNCATED_NORMAL_STD = 0.87962566103423978
+
+
+def minibatches(num_examples: int, batch_size: int, rng: np.random.Generator, drop_last: bool = False) -> list:
+    """The index batches of one epoch, from ``rng.permutation(num_examples)``: a list of int arrays of ``batch_size``
+    (the last one shorter, or dropped when ``drop_last``)."""
+    order = rng.permutation(num_examples)
+    stop = num_examples - num_examples % batch_size if drop_last else num_examples
+    return [order[start:start + batch_size] for start in range(0, stop, batch_size)]
+
+
+def compute_fans(shape: tuple) -> tuple[int, int]:
+    """Keras's (fan_in, fan_out) of a kernel ``shape``: a convolution's receptive field multiplies both."""
+    shape = tuple(shape)
+    if len(shape) < 2:
+        return (1, 1) if not shape else (shape[0], shape[0])
+    receptive_field = int(np.prod(shape[:-2]))
+    return shape[-2] * receptive_field, shape[-1] * receptive_field
+
+
+def variance_scaling_parameter(shape: tuple, scale: float, mode: str, distribution: str) -> float:
+    """``keras.initializers.VarianceScaling``'s uniform limit, or its normal's std (before truncation)."""
+    fan_in, fan_out = compute_fans(shape)
+    n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
+    variance = scale / max(1.0, n)
+    if distribution == "uniform":
+        return float(np.sqrt(3.0 * variance))
+    if distribution == "truncated_normal":
+        return float(np.sqrt(variance) / TRUNCATED_NORMAL_STD)
+    return float(np.sqrt(variance))
+
+
+def variance_scaling_sample(shape: tuple, scale: float, mode: str, distribution: str, rng: np.random.Generator) -> np.ndarray:
+    """A float64 array of ``shape`` from ``VarianceScaling(scale, mode, distribution)``'s distribution (redrawing beyond 2 std)."""
+    parameter = variance_scaling_parameter(shape, scale, mode, distribution)
+    if distribution == "uniform":
+        return rng.uniform(-parameter, parameter, size=shape)
+    sample = rng.normal(0.0, parameter, size=shape)
+    outside = np.abs(sample) > 2 * parameter if distribution == "truncated_normal" else np.zeros(np.shape(sample), dtype=bool)
+    while outside.any():
+        sample[outside] = rng.normal(0.0, parameter, size=int(outside.sum()))
+        outside = np.abs(sample) > 2 * parameter
+    return sample
+
+
+def sigmoid(x) -> np.ndarray:
+    """1 / (1 + exp(-x)) without overflow, in the dtype of ``x``."""
+    x = np.asarray(x)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)
