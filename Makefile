@@ -28,7 +28,7 @@ test: lint
 	$(RUN) python -m pytest
 
 check: lint
-	$(RUN) python -m pytest -m "not grading and not site and not browser and not lab"
+	$(RUN) python -m pytest -m "not grading and not site and not browser and not lab and not install"
 
 exercises: env
 	$(RUN) course generate

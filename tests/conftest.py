@@ -167,6 +167,41 @@ def verdicts_in_process(chapter: str, notebook: nbformat.NotebookNode) -> dict[s
     return {v.grade_id: (v.points, v.message) for v in judge(plan, results)}
 
 
+def verdicts_live(chapter: str, notebook: nbformat.NotebookNode) -> dict[str, tuple[float, str]]:
+    """{graded cell: (points, message)} of ``notebook`` checked as its own kernel checks it: no wire, no sandbox.
+
+    The student's cells run here; each case the plan recorded for a graded
+    cell goes through :func:`~dlcourse.checks.cases.run_check` with the
+    student's own function objects, as the notebook's check calls do; the
+    cell's message is the most specific of its failures, the grader's rule.
+    An exception of the student's code gives ``"raised <type>"``.
+    """
+    from dlcourse.checks.cases import most_specific, run_check
+    from dlcourse.checks.compare import CheckFailed
+    from dlcourse.grading.plan import plan_assignment, student_code
+
+    plan = plan_assignment(chapter)
+    namespace: dict = {}
+    for cell in student_code(plan, notebook):
+        try:
+            exec(compile(cell["source"], f"<{cell['id']}>", "exec"), namespace)
+        except Exception:
+            pass
+    verdicts = {}
+    for cell in plan.graded:
+        failures = []
+        for names, case in cell.calls:
+            functions = tuple(namespace.get(n) for n in ((names,) if isinstance(names, str) else names))
+            try:
+                run_check(functions if len(functions) > 1 else functions[0], [case], "")
+            except CheckFailed as failure:
+                failures.append(str(failure))
+            except Exception as error:  # the student's exception, or a missing function
+                failures.append(f"raised {type(error).__name__}")
+        verdicts[cell.grade_id] = (0.0 if failures else cell.points, most_specific(failures) if failures else "")
+    return verdicts
+
+
 def chapter_notebooks(chapter: str, wrong_answers: dict, honest: dict | None = None) -> dict[str, nbformat.NotebookNode]:
     """{student: notebook}: the solution ("solution"), the blank student notebook ("blank"), one per wrong answer
     ({student: (grade_id, source, broken cells)}) and the ``honest`` notebooks ({student: notebook})."""
@@ -203,8 +238,10 @@ def chapter_grading_tests(chapter: str, cells: dict[str, int], wrong_answers: di
     wrong answer ({student: (grade_id, source, broken cells)}) loses exactly
     its broken cells, and each (student, cell, phrase[, wrong causes]) of
     ``diagnoses`` finds the phrase in the message, one cause at most, and none
-    of the wrong causes. In one sandboxed batch (marked ``grading``):
-    the real grader gives every submission the same points and messages (their first lines).
+    of the wrong causes; the live check (:func:`verdicts_live`) gives every
+    notebook the same points and, where it fails a check, the same message
+    (its first line). In one sandboxed batch (marked ``grading``): the real
+    grader gives every submission the same points and messages (their first lines).
     """
     notebooks = chapter_notebooks(chapter, wrong_answers, honest)
 
@@ -232,6 +269,14 @@ def chapter_grading_tests(chapter: str, cells: dict[str, int], wrong_answers: di
         assert phrase in message, message[:1500]
         assert message.count("Likely cause") <= 1 and not [w for w in wrong_causes if w in message], message[:1500]
 
+    @pytest.mark.parametrize("student", sorted(notebooks))
+    def test_the_live_check_gives_the_same_verdicts(verdicts, student, capsys):
+        live = verdicts_live(chapter, notebooks[student])
+        for cell in cells:
+            assert live[cell][0] == verdicts[student][cell][0], (cell, live[cell][1][:1500], verdicts[student][cell][1][:1500])
+            if not live[cell][1].startswith("raised "):
+                assert live[cell][1].split("\n")[0] == verdicts[student][cell][1].split("\n")[0], cell
+
     @pytest.mark.grading
     def test_the_sandboxed_grader_gives_the_same_verdicts(verdicts, tmp_path_factory):
         graded = grade_batch(tmp_path_factory.mktemp(f"grading_{chapter}"), chapter, notebooks)
@@ -241,7 +286,8 @@ def chapter_grading_tests(chapter: str, cells: dict[str, int], wrong_answers: di
                 assert message(graded, student, cell).split("\n")[0] == verdicts[student][cell][1].split("\n")[0], (student, cell)
 
     return (verdicts, test_solution_full_marks_honest_full_marks_and_blank_zero, test_wrong_answer_loses_the_cells_it_breaks,
-            test_the_diagnosis_names_the_mistake, test_the_sandboxed_grader_gives_the_same_verdicts)
+            test_the_diagnosis_names_the_mistake, test_the_live_check_gives_the_same_verdicts,
+            test_the_sandboxed_grader_gives_the_same_verdicts)
 
 
 @pytest.fixture(scope="session")

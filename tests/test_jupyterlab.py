@@ -233,18 +233,26 @@ def test_the_instructors_formgrader_path(tmp_path, browser):
         shown = page.inner_text("body")
         marked = page.locator('[data-search="needs manual grade"]').count()
         page.screenshot(path=str(REPOSITORY / "_build" / "test-artifacts" / "formgrader_gradebook.png"))
-        context.close()
         assert rows == 2 and "Needs Manual Grade?" in shown and marked == 0, (rows, marked, shown[:1500])
         submissions = api(server, f"/formgrader/api/submitted_notebooks/{CHAPTER_1}/exercises")
         assert {s["student"] for s in submissions} == {"alice", "carol"}
         assert not [s["student"] for s in submissions if s["needs_manual_grade"]], submissions
         carol = next(s for s in submissions if s["student"] == "carol")
         assert (carol["score"], carol["max_score"]) == (14.0, 15.0)
-        grade = next(g for g in api(server, f"/formgrader/api/grades?submission_id={carol['id']}") if g["name"] == "test_mse_loss")
-        api(server, f"/formgrader/api/grade/{grade['id']}", "PUT", {"manual_score": 0.5, "extra_credit": 0})
-        comments = api(server, f"/formgrader/api/comments?submission_id={carol['id']}")
-        comment = next(c for c in comments if c["name"] == "mse_loss")  # comments belong to the answer cells
-        api(server, f"/formgrader/api/comment/{comment['id']}", "PUT", {"manual_comment": "Close: divide the sum by n."})
+        # carol's submission, opened from her row; a manual score for test_mse_loss and a comment on her mse_loss, typed in
+        with page.expect_response(lambda r: "/formgrader/api/comments?" in r.url, timeout=60000):
+            page.locator("tbody tr", has_text="carol").locator(f"a[href*='/formgrader/submissions/{carol['id']}']").first.click()
+        # the page's score fields are live once it has loaded the grades (each gets its automatic score as placeholder)
+        page.wait_for_function("() => document.querySelector('#test_mse_loss')?.placeholder === '0'", timeout=60000)
+        with page.expect_response(lambda r: "/formgrader/api/grade/" in r.url and r.request.method == "PUT") as saved_grade:
+            page.fill("#test_mse_loss", "0.5")
+            page.press("#test_mse_loss", "Tab")
+        with page.expect_response(lambda r: "/formgrader/api/comment/" in r.url and r.request.method == "PUT") as saved_comment:
+            page.fill("#mse_loss-comment", "Close: divide the sum by n.")
+            page.press("#mse_loss-comment", "Tab")
+        assert saved_grade.value.ok and saved_comment.value.ok
+        page.screenshot(path=str(REPOSITORY / "_build" / "test-artifacts" / "formgrader_manual_grade.png"), full_page=False)
+        context.close()
         # formgrader's per-student Autograde button would run the student's code outside the sandbox: refused, with the command
         refused = api(server, f"/formgrader/api/submission/{CHAPTER_1}/alice/autograde", "POST", {})
         assert refused["success"] is False and "make grade SUBMISSIONS=" in refused["log"] + refused.get("error", ""), refused

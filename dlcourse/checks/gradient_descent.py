@@ -15,7 +15,7 @@ import numpy as np
 from dlcourse import keras_reference as ref
 from dlcourse.checks import callables
 from dlcourse.checks.cases import CallableSpec, Case, run_check
-from dlcourse.checks.compare import Mistake, assert_matches, describe, fail
+from dlcourse.checks.compare import CheckFailed, Mistake, assert_matches, describe, fail, type_name
 
 # --------------------------------------------------------------------------
 # Linear regression: loss and gradient
@@ -79,7 +79,7 @@ def _mse_gradient_case(X, y, w, b) -> Case:
     def judge(result, _):
         __tracebackhide__ = True
         if not isinstance(result, tuple) or len(result) != 2:
-            fail(f"mse_gradient must return a tuple (grad_w, grad_b); it returned {type(result).__name__}"
+            fail(f"mse_gradient must return a tuple (grad_w, grad_b); it returned {type_name(result)}"
                  + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else "") + ".")
         grad_w, grad_b = result
         assert_matches(grad_w, expected_w, what="grad_w", reference=reference, axis_names=("weight",), context=context, mistakes=[
@@ -128,6 +128,16 @@ def _one_sided_difference(f, x, h, direction):
     return gradient
 
 
+def _central_difference(f, x, h):
+    gradient = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        plus, minus = x.copy(), x.copy()
+        plus[index] += h
+        minus[index] -= h
+        gradient[index] = (f(plus) - f(minus)) / (2 * h)
+    return gradient
+
+
 def check_numerical_gradient(numerical_gradient: Callable, function: str = "sin_times_square", x=None, h: float | None = None,
                              rtol: float = 1e-6, atol: float = 1e-7) -> None:
     """``numerical_gradient(f, x[, h])`` must approximate the true gradient to O(h^2).
@@ -154,6 +164,10 @@ def check_numerical_gradient(numerical_gradient: Callable, function: str = "sin_
                 "(2h), error O(h^2)."),
         Mistake(_one_sided_difference(f_np, x, step, -1),
                 "that is the backward difference (f(x) - f(x-h)) / h, whose error is O(h). Use the central difference (f(x+h) - f(x-h)) / (2h)."),
+        Mistake(2 * _central_difference(f_np, x, step),
+                "you divided by h instead of 2h: the central difference (f(x+h) - f(x-h)) / (2h) spans 2h, from x - h to x + h."),
+        Mistake(np.full(x.shape, (f_np(x + step) - f_np(x - step)) / (2 * step)),
+                "you moved every element of x at once (x + h): perturb only element j, x + h e_j, and leave the others as they are."),
     ]
     if h is not None:
         mistakes.append(Mistake(expected - h**2 + 1e-10, f"your step is not the h that was passed (h={h}); use the argument h, not a fixed "
@@ -178,6 +192,31 @@ def check_numerical_gradient(numerical_gradient: Callable, function: str = "sin_
 # --------------------------------------------------------------------------
 # The gradient-descent loop
 # --------------------------------------------------------------------------
+
+
+def _row_count_hint(result, expected: np.ndarray, rtol: float, atol: float) -> str:
+    """The mistake a trajectory with one row too few or too many shows (its rows are the expected ones, shifted), or ""."""
+    if not isinstance(result, (np.ndarray, list, tuple)) or len(expected) < 2:
+        return ""
+    try:
+        rows = np.asarray(result, dtype=np.float64)
+    except (TypeError, ValueError):
+        return ""
+    if rows.ndim != expected.ndim or rows.shape[1:] != expected.shape[1:] or abs(len(rows) - len(expected)) != 1:
+        return ""
+
+    def same(a, b):
+        return bool(np.all(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=True)))
+
+    if len(rows) < len(expected):
+        causes = {"your trajectory leaves out the starting point: row 0 must be theta0, then one row after each update.": same(rows, expected[1:]),
+                  "one update is missing: make num_steps updates (for step in range(num_steps)); with theta0 the trajectory has num_steps + 1 "
+                  "rows.": same(rows, expected[:-1])}
+    else:
+        causes = {"one update too many: make num_steps updates (for step in range(num_steps)), not num_steps + 1.": same(rows[:-1], expected),
+                  "theta0 is in your trajectory twice: row 0 is theta0, row k the point after k updates.": same(rows[1:], expected)}
+    named = [cause for cause, matches in causes.items() if matches]
+    return named[0] if len(named) == 1 else ""
 
 
 def check_gradient_descent(gradient_descent: Callable, learning_rate=0.1, num_steps: int = 30, curvatures=(4.0, 0.5),
@@ -217,8 +256,14 @@ def check_gradient_descent(gradient_descent: Callable, learning_rate=0.1, num_st
         theta_after = np.asarray(args_after[1], dtype=np.float64)
         if theta_after.shape != theta0.shape or not np.array_equal(theta_after, theta0):
             fail("gradient_descent modified theta0 in place. Work on a copy (theta = theta0.copy()) so the caller's array is unchanged.")
-        assert_matches(result, expected, what="gradient_descent(...) trajectory", reference=reference, rtol=rtol, atol=atol,
-                       axis_names=("step",) + ("element",) * (expected.ndim > 1), mistakes=mistakes, context=context)
+        try:
+            assert_matches(result, expected, what="gradient_descent(...) trajectory", reference=reference, rtol=rtol, atol=atol,
+                           axis_names=("step",) + ("element",) * (expected.ndim > 1), mistakes=mistakes, context=context)
+        except CheckFailed as failure:  # a row too few or too many fails on the shape, before any mistake is compared
+            hint = _row_count_hint(result, expected, rtol, atol)
+            if hint:
+                fail(f"{failure}\n  Likely cause: {hint}")
+            raise
 
     case = Case((CallableSpec("quadratic_gradient", {"curvatures": curvatures, "minimum": minimum}), theta0, student_rate, num_steps), judge)
     run_check(gradient_descent, [case], f"gradient_descent matches {reference} over {num_steps} steps.")
@@ -229,37 +274,72 @@ def check_gradient_descent(gradient_descent: Callable, learning_rate=0.1, num_st
 # --------------------------------------------------------------------------
 
 
+def _cosine(u, top, decay_steps, alpha):
+    return top * ((1 - alpha) * 0.5 * (1 + np.cos(np.pi * u / decay_steps)) + alpha)
+
+
 def _schedule_mistakes(name: str, arguments: dict, steps: np.ndarray) -> list[Mistake]:
     """Outputs of the classic wrong versions of schedule ``name`` on ``steps``, most specific first."""
     mistakes = []
     s = steps.astype(np.float64)
     if name == "piecewise_constant_decay":
+        # on integer steps, < is the same function as the schedule evaluated at step + 1: one mistake, one hint
         earlier = dict(arguments, boundaries=[b - 1 for b in arguments["boundaries"]])
         mistakes.append(Mistake(ref.schedule_values(ref.schedule(name, **earlier), steps),
                                 "at a boundary step you already switch to the next value. Keras keeps values[i] while step <= boundaries[i] "
                                 "(<=, not <)."))
     if arguments.get("staircase"):
         mistakes.append(Mistake(ref.schedule_values(ref.schedule(name, **dict(arguments, staircase=False)), steps),
-                                "staircase=True is ignored: the exponent's step / decay_steps must be floored."))
-    if name == "polynomial_decay" and not arguments.get("cycle"):
+                                "staircase=True is ignored: p = step / decay_steps must be floored (np.floor) when staircase is True."))
+    if name == "exponential_decay" and not arguments.get("staircase"):
+        lr0, D, rate = arguments["initial_learning_rate"], arguments["decay_steps"], arguments["decay_rate"]
+        with np.errstate(all="ignore"):
+            mistakes.append(Mistake(lr0 * rate ** s / D,
+                                    "operator precedence: decay_rate ** step / decay_steps is (decay_rate ** step) / decay_steps, since ** "
+                                    "binds tighter than /. Write decay_rate ** (step / decay_steps)."))
+    if name == "polynomial_decay":
         lr0, end = arguments["initial_learning_rate"], arguments.get("end_learning_rate", 1e-4)
         D, p = arguments["decay_steps"], arguments.get("power", 1.0)
-        with np.errstate(invalid="ignore"):
-            unclamped = (lr0 - end) * (1 - s / D) ** p + end
-        mistakes.append(Mistake(unclamped, "past decay_steps the rate must stay at end_learning_rate: clamp step to decay_steps first."))
-    if name == "cosine_decay" and arguments.get("warmup_steps"):
+        with np.errstate(all="ignore"):
+            if not arguments.get("cycle"):
+                unclamped = (lr0 - end) * (1 - s / D) ** p + end
+                mistakes.append(Mistake(unclamped, "past decay_steps the rate must stay at end_learning_rate: clamp step to decay_steps first."))
+            else:
+                floor_plus_one = (lr0 - end) * (1 - s / (D * (np.floor(s / D) + 1))) ** p + end
+                mistakes.append(Mistake(floor_plus_one, "with cycle=True the decay length is decay_steps * ceil(step / decay_steps), not floor "
+                                                        "+ 1: at a multiple of decay_steps the cycle ends, at end_learning_rate."))
+                if (s == 0).any():
+                    ceil_at_zero = np.where(s == 0, np.nan, (lr0 - end) * (1 - s / (D * np.ceil(s / D))) ** p + end)
+                    mistakes.append(Mistake(ceil_at_zero, "with cycle=True, ceil(step / decay_steps) is 0 at step 0 and 1 - 0/0 is NaN: "
+                                                          "at step 0 the decay length is decay_steps (one cycle)."))
+    if name == "cosine_decay":
+        D, alpha = arguments["decay_steps"], arguments.get("alpha", 0.0)
+        lr0, target, W = arguments["initial_learning_rate"], arguments.get("warmup_target"), arguments.get("warmup_steps", 0)
+        with np.errstate(all="ignore"):
+            if target is None:
+                unclamped, unscaled = _cosine(s, lr0, D, alpha), lr0 * (1 - alpha) * 0.5 * (1 + np.cos(np.pi * np.minimum(s, D) / D)) + alpha
+            else:
+                unclamped = np.where(s < W, lr0 + (target - lr0) * s / W, _cosine(s - W, target, D, alpha))
+                clamped = np.minimum(s, W + D)
+                unscaled = np.where(clamped < W, lr0 + (target - lr0) * clamped / W,
+                                    target * (1 - alpha) * 0.5 * (1 + np.cos(np.pi * (clamped - W) / D)) + alpha)
+        mistakes.append(Mistake(unclamped, "past decay_steps the cosine rises again: clamp the step (to decay_steps, or warmup_steps + "
+                                           "decay_steps with a warmup) so that the rate then stays at its final value."))
+        if alpha:
+            mistakes.append(Mistake(unscaled, "alpha is a fraction of the rate the cosine starts from: ((1 - alpha) * cosine + alpha) times "
+                                              "that rate; you added alpha itself."))
+    if name == "cosine_decay" and W and target is not None:
         without_warmup = dict(arguments, warmup_steps=0, warmup_target=None)
         mistakes.append(Mistake(ref.schedule_values(ref.schedule(name, **without_warmup), steps),
                                 "the warmup is ignored: for step < warmup_steps the rate rises linearly from initial_learning_rate "
                                 "to warmup_target, and the cosine then decays from warmup_target."))
-        D = arguments["decay_steps"]
-        lr0, target, W, alpha = arguments["initial_learning_rate"], arguments["warmup_target"], arguments["warmup_steps"], arguments.get("alpha", 0.0)
-        from_zero = target * ((1 - alpha) * 0.5 * (1 + np.cos(np.pi * np.minimum(s, D) / D)) + alpha)
+        from_zero = _cosine(np.minimum(s, D), target, D, alpha)
         warm = lr0 + (target - lr0) * s / W
         mistakes.append(Mistake(np.where(s < W, warm, from_zero),
                                 "the cosine phase must start when the warmup ends: count its steps from warmup_steps (step - warmup_steps)."))
-    mistakes.append(Mistake(ref.schedule_values(ref.ShiftedSchedule(ref.schedule(name, **arguments), 1), steps),
-                            "you evaluate the schedule one step late (at step + 1). Keras's first update uses schedule(0)."))
+    if name != "piecewise_constant_decay":
+        mistakes.append(Mistake(ref.schedule_values(ref.ShiftedSchedule(ref.schedule(name, **arguments), 1), steps),
+                                "you evaluate the schedule one step late (at step + 1). Keras's first update uses schedule(0)."))
     return mistakes
 
 

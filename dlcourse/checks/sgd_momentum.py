@@ -7,15 +7,15 @@
 """
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 
 import numpy as np
 
 from dlcourse import keras_reference as ref
 from dlcourse import optimizers
+from dlcourse.checks import callables
 from dlcourse.checks.cases import CallableSpec, Case, run_check
-from dlcourse.checks.compare import Mistake, Unsupported, assert_matches, fail
+from dlcourse.checks.compare import Mistake, assert_matches, fail, type_name
 from dlcourse.checks.optimizer_steps import (
     check_optimizer,
     default_problem,
@@ -37,17 +37,18 @@ keras = ref.keras
 def _as_batches(result, what: str) -> list:
     __tracebackhide__ = True
     if not isinstance(result, (list, tuple)):
-        fail(f"{what} must return a list of index arrays; it returned {type(result).__name__}"
-             + (" (a generator? wrap it: return list(...))" if isinstance(result, Unsupported) or inspect.isgenerator(result) else "") + ".")
+        fail(f"{what} must return a list of index arrays; it returned {type_name(result)}"
+             + (" (a generator? wrap it: return list(...))" if type_name(result) == "generator" else "") + ".")
     return list(result)
 
 
 def _compare_batches(batches: list, expected: list, what: str, reference: str, wrong: dict) -> None:
     __tracebackhide__ = True
-    hint = next((text for text, candidate in wrong.items()
-                 if len(candidate) == len(batches)
-                 and all(np.shape(a) == np.shape(b) and np.array_equal(a, b) for a, b in zip(batches, candidate))), "")
-    suffix = f"\n  Likely cause: {hint}" if hint else ""
+    # a cause is named only when one known mistake gives these batches: two are a guess
+    hints = [text for text, candidates in wrong.items()
+             if any(len(candidate) == len(batches)
+                    and all(np.shape(a) == np.shape(b) and np.array_equal(a, b) for a, b in zip(batches, candidate)) for candidate in candidates)]
+    suffix = f"\n  Likely cause: {hints[0]}" if len(hints) == 1 else ""
     if len(batches) != len(expected):
         fail(f"{what} gives {len(batches)} batches; {reference} gives {len(expected)} "
              f"(sizes {[len(b) for b in expected][-3:]} at the end).{suffix}")
@@ -63,11 +64,20 @@ def check_minibatches(minibatches: Callable, num_examples: int = 10, batch_size:
     expected = ref.batch_indices(permutation, batch_size, drop_last)
     what = f"minibatches({num_examples}, {batch_size}, rng, drop_last={drop_last})"
     reference = f"tf.data.Dataset.from_tensor_slices(rng.permutation({num_examples})).batch({batch_size}, drop_remainder={drop_last})"
+    # hint -> the batches of each form of that mistake
     wrong = {
-        "the examples are not shuffled: start from rng.permutation(num_examples).": ref.batch_indices(np.arange(num_examples), batch_size, drop_last),
+        "the examples are not shuffled: start from rng.permutation(num_examples).":
+            [ref.batch_indices(np.arange(num_examples), batch_size, drop_last)],
         ("the last, smaller batch must be dropped when drop_last is True." if drop_last else
-         "the last, smaller batch must be kept when drop_last is False."): ref.batch_indices(permutation, batch_size, not drop_last),
+         "the last, smaller batch must be kept when drop_last is False."): [ref.batch_indices(permutation, batch_size, not drop_last)],
+        "the order repeats some examples and misses others: rng.choice draws with replacement. Use rng.permutation(num_examples).":
+            [ref.batch_indices(np.random.default_rng(seed).choice(num_examples, size=num_examples), batch_size, drop_last)],
+        "np.array_split(order, k) cuts the order into k nearly equal parts; the batches are consecutive slices of batch_size, "
+        "order[i:i + batch_size], and only the last may be shorter.":
+            [list(np.array_split(permutation, k)) for k in sorted({max(num_examples // batch_size, 1), -(-num_examples // batch_size)})],
     }
+    if drop_last and expected and num_examples % batch_size == 0:
+        wrong["a full last batch was dropped: drop_last leaves out only a last batch shorter than batch_size."] = [expected[:-1]]
 
     def judge(result, _):
         __tracebackhide__ = True
@@ -80,6 +90,29 @@ def check_minibatches(minibatches: Callable, num_examples: int = 10, batch_size:
 # --------------------------------------------------------------------------
 # SGD, momentum, Nesterov with explicit state
 # --------------------------------------------------------------------------
+
+
+def _velocity_subtracted_update(params, grads, state, learning_rate, momentum=0.0, nesterov=False):
+    """Keras's velocity, subtracted from the parameters instead of added (v already holds -lr * g)."""
+    steps, velocity = _keras_steps(grads, state, learning_rate, momentum, nesterov)
+    return [p - s for p, s in zip(params, steps)], velocity
+
+
+def _learning_rate_twice_update(params, grads, state, learning_rate, momentum=0.0, nesterov=False):
+    """Keras's step multiplied by the learning rate once more (theta + lr * v)."""
+    steps, velocity = _keras_steps(grads, state, learning_rate, momentum, nesterov)
+    return [p + learning_rate * s for p, s in zip(params, steps)], velocity
+
+
+def _momentum_and_nesterov_update(params, grads, state, learning_rate, momentum=0.0, nesterov=True):
+    """Both steps at once: theta + v, then the Nesterov step momentum * v - lr * g added as well."""
+    velocity = [momentum * v - learning_rate * g for v, g in zip(state, grads)]
+    return [p + v + (momentum * v - learning_rate * g) for p, v, g in zip(params, velocity, grads)], velocity
+
+
+def _keras_steps(grads, state, learning_rate, momentum, nesterov):
+    velocity = [momentum * v - learning_rate * g for v, g in zip(state, grads)]
+    return [momentum * v - learning_rate * g if nesterov else v for v, g in zip(velocity, grads)], velocity
 
 
 def check_sgd(sgd_init: Callable, sgd_update: Callable, momentum: float = 0.0, nesterov: bool = False, learning_rate=0.05,
@@ -113,6 +146,15 @@ def check_sgd(sgd_init: Callable, sgd_update: Callable, momentum: float = 0.0, n
                                   "Keras puts it inside (v = momentum*v - lr*g; theta += v); the two differ once the learning rate changes.")
         mistakes += each_form(momentum_forms(optimizers.ema_momentum_update, problem, rates, momentum),
                               "that is the moving-average form (v = momentum*v + (1-momentum)*g); Keras uses v = momentum*v - lr*g.")
+        mistakes += each_form(momentum_forms(_velocity_subtracted_update, problem, rates, momentum, nesterov=nesterov),
+                              "the velocity already carries the minus sign (v = momentum*v - lr*g): add it to the parameters (theta + v); "
+                              "subtracting it climbs the gradient.")
+        mistakes += each_form(momentum_forms(_learning_rate_twice_update, problem, rates, momentum, nesterov=nesterov),
+                              "the learning rate is applied twice: v = momentum*v - lr*g already holds it, so the step adds v (Nesterov: "
+                              "momentum*v - lr*g) itself, not lr times it.")
+        if nesterov:
+            mistakes += each_form(momentum_forms(_momentum_and_nesterov_update, problem, rates, momentum),
+                                  "with nesterov=True the step theta + (momentum*v - lr*g) replaces the plain step theta + v; you applied both.")
     shown = [f"learning_rate={'a schedule' if callable(learning_rate) else learning_rate}", f"momentum={momentum}"]
     label = "keras.optimizers.SGD(" + ", ".join(shown + (["nesterov=True"] if nesterov else [])) + ")"
     check_optimizer((sgd_init, sgd_update), names=("sgd_init", "sgd_update"), keras_optimizer=sgd, label=label,
@@ -132,6 +174,22 @@ def classification_data(seed: int = 0, n: int = 50, d: int = 2):
     y = (rng.uniform(size=n) < 0.5).astype(np.float64)
     X = rng.normal(size=(n, d)) + np.where(y[:, None] > 0, 1.0, -1.0)
     return X, y, [0.1 * rng.normal(size=(d, 1)), np.zeros(1)]
+
+
+def _numpy_epoch(params0: list, X, y, batches: list, learning_rate: float, momentum: float, nesterov: bool, fresh_state: bool = False,
+                 whole_data: bool = False) -> list:
+    """One epoch of the course's NumPy SGD on ``batches``: [kernel, bias].
+
+    With ``fresh_state`` a new optimizer state for every batch; with ``whole_data`` the gradient of every update on all of X.
+    """
+    gradient = callables.logistic_regression_gradient()
+    params = [np.array(p, dtype=np.float64) for p in params0]
+    state = optimizers.sgd_init(params)
+    for indices in batches:
+        state = optimizers.sgd_init(params) if fresh_state else state
+        grads = gradient(params, X, y) if whole_data else gradient(params, X[indices], y[indices])
+        params, state = optimizers.sgd_update(params, grads, state, learning_rate, momentum, nesterov)
+    return params
 
 
 def check_train_epoch(train_epoch: Callable, seed: int = 0, n: int = 50, batch_size: int = 8, learning_rate: float = 0.1,
@@ -155,6 +213,28 @@ def check_train_epoch(train_epoch: Callable, seed: int = 0, n: int = 50, batch_s
     mistakes = [keras_epoch(np.arange(n), drop_last), keras_epoch(permutation, not drop_last)]
     hints = ["the examples were not shuffled: use minibatches(len(X), batch_size, rng, drop_last).",
              "the last, smaller batch was " + ("kept although drop_last is True." if drop_last else "dropped although drop_last is False.")]
+    # the loop's own mistakes, computed with the course's NumPy SGD (equal to Keras's far below the tolerance)
+    lr, mu = float(np.float32(learning_rate)), float(np.float32(momentum))
+    batches = ref.batch_indices(permutation, batch_size, drop_last)
+    for own_seed in sorted({0, 42} - {batch_seed}):
+        mistakes.append(_numpy_epoch(params0, X, y, ref.batch_indices(np.random.default_rng(own_seed).permutation(n), batch_size, drop_last),
+                                     lr, mu, nesterov))
+        hints.append(f"the batches come from a random generator of your own (np.random.default_rng({own_seed})), not from the rng argument: "
+                     "pass rng to minibatches, so that the caller decides the shuffle.")
+    if momentum:
+        mistakes.append(_numpy_epoch(params0, X, y, batches, lr, 0.0, False))
+        hints.append("momentum was not passed on to sgd_update: the epoch ran plain SGD.")
+        mistakes.append(_numpy_epoch(params0, X, y, batches, lr, mu, nesterov, fresh_state=True))
+        hints.append("the optimizer state starts again at every batch: call sgd_init once, before the loop, and carry the state that "
+                     "sgd_update returns to the next batch.")
+        if nesterov:
+            mistakes.append(_numpy_epoch(params0, X, y, batches, lr, mu, False))
+            hints.append("nesterov was not passed on to sgd_update: the epoch ran plain momentum.")
+    mistakes.append(_numpy_epoch(params0, X, y, batches, lr, mu, nesterov, whole_data=True))
+    hints.append("every update used the gradient on all of X: compute it on the batch, gradient_fn(params, X[indices], y[indices]).")
+    mistakes.append([np.array(p) for p in params0])
+    hints.append("your train_epoch returns the parameters it was given: keep the new ones sgd_update returns "
+                 "(params, state = sgd_update(params, ...)) and use them for the next batch.")
     label = f"a float64 keras.layers.Dense(1) trained with keras.optimizers.SGD(learning_rate={learning_rate}, momentum={momentum}" \
             + (", nesterov=True" if nesterov else "") + ") on the same batches"
 
@@ -170,5 +250,6 @@ def check_train_epoch(train_epoch: Callable, seed: int = 0, n: int = 50, batch_s
     # the float32 values Keras keeps for the learning rate and the momentum
     case = Case((params0, X, y, CallableSpec("logistic_regression_gradient"),
                  batch_size, CallableSpec("random_generator", {"seed": batch_seed}), float(np.float32(learning_rate))),
-                judge, kwargs={"momentum": float(np.float32(momentum)), "nesterov": nesterov, "drop_last": drop_last})
+                judge, kwargs={"momentum": float(np.float32(momentum)), "nesterov": nesterov, "drop_last": drop_last},
+                substitutes=("minibatches", "sgd_init", "sgd_update"))
     run_check(train_epoch, [case], f"train_epoch matches {label}.")
