@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import http.server
 import re
+import shutil
 import threading
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -294,6 +295,19 @@ def test_feedback_page_shows_the_diagnosis_not_a_traceback(browser, feedback_pag
     # the math is typeset by the workspace's own MathJax (feedback/_mathjax), opened from disk, with no network
     assert not visit.outside and not visit.errors, (visit.outside, visit.errors)
     assert rendered >= 10 and not untypeset, (rendered, untypeset[:5])
+
+
+def test_a_feedback_page_handed_out_alone_falls_back_to_mathjax_from_a_cdn(browser, feedback_pages, tmp_path):
+    """nbgrader's release_feedback sends the student's own folder only: without feedback/_mathjax the page asks a CDN."""
+    from dlcourse.grading.records import FEEDBACK_MATHJAX_CDN
+
+    alone = tmp_path / "exercises.html"
+    shutil.copy(feedback_pages["wrong_loss"], alone)
+    visit = Visit(browser, alone.as_uri(), typeset=False)
+    visit.page.wait_for_timeout(1000)
+    visit.close()
+    assert visit.outside == [FEEDBACK_MATHJAX_CDN], visit.outside  # the only request outside: this test's browser has no network
+    assert not [e for e in visit.errors if e.startswith("exception")], visit.errors
 
 
 def test_feedback_page_of_a_blank_notebook_names_each_unanswered_function(browser, feedback_pages):

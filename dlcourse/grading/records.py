@@ -87,9 +87,11 @@ def autograded_notebook(plan: AssignmentPlan, submission: nbformat.NotebookNode,
 
 # Feedback pages typeset their math with the course's own MathJax 3 (SVG output: no font files, so the
 # pages also work opened from disk), copied once into feedback/_mathjax; nbgrader's template loads MathJax 2
-# from a CDN.
+# from a CDN. A page handed out without that folder (nbgrader's release_feedback sends each student their own
+# feedback/<student>/<assignment>/ only) falls back to the same MathJax 3 from a CDN, so it typesets when online.
 FEEDBACK_MATHJAX = "_mathjax"
 FEEDBACK_MATHJAX_PARTS = ("tex-svg.js", "input", "ui", "a11y", "adaptors")
+FEEDBACK_MATHJAX_CDN = "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-svg.js"
 _CDN_MATHJAX = re.compile(r'<script src="https?://[^"]*mathjax[^"]*">\s*</script>', re.IGNORECASE)
 
 
@@ -101,10 +103,11 @@ def copy_feedback_mathjax(output: Path) -> None:
 
 
 def serve_mathjax_locally(page: Path) -> None:
-    """Point a feedback page (``feedback/<student>/<assignment>/*.html``) at ``feedback/_mathjax`` instead of the CDN."""
+    """Point a feedback page (``feedback/<student>/<assignment>/*.html``) at ``feedback/_mathjax`` (the CDN only when that is missing)."""
     html = page.read_text(encoding="utf-8")
     local = ("<script>window.MathJax = {tex: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']], processEscapes: true}};</script>\n"
-             f'<script src="../../{FEEDBACK_MATHJAX}/{FEEDBACK_MATHJAX_PARTS[0]}"></script>')
+             f'<script src="../../{FEEDBACK_MATHJAX}/{FEEDBACK_MATHJAX_PARTS[0]}" onerror="var s = document.createElement(\'script\'); '
+             f's.src = \'{FEEDBACK_MATHJAX_CDN}\'; document.head.appendChild(s);"></script>')
     page.write_text(_CDN_MATHJAX.sub(lambda _: local, html), encoding="utf-8")
 
 
