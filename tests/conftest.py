@@ -230,8 +230,8 @@ def message(graded: dict, student: str, cell: str) -> str:
 
 
 def chapter_grading_tests(chapter: str, cells: dict[str, int], wrong_answers: dict, diagnoses: list[tuple[str, str, str]],
-                          honest: dict | None = None) -> tuple:
-    """The grading tests every chapter has, for a test module to assign to its globals.
+                          honest: dict | None = None) -> dict:
+    """The grading tests every chapter has, {name: test or fixture}, for a test module to add to its globals.
 
     In this process (fast): the solution and every ``honest`` variant
     ({student: notebook}) keep full marks, the blank notebook scores 0, each
@@ -269,6 +269,17 @@ def chapter_grading_tests(chapter: str, cells: dict[str, int], wrong_answers: di
         assert phrase in message, message[:1500]
         assert message.count("Likely cause") <= 1 and not [w for w in wrong_causes if w in message], message[:1500]
 
+    def test_the_catalogue_covers_the_chapter():
+        """At least ten classic mistakes, each with a diagnosis; at least three honest variants of every solution cell."""
+        master = solution_notebook(chapter)
+        answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in master.cells if c.metadata.get("nbgrader", {}).get("solution")}
+        variants = {cell: sum(1 for notebook in (honest or {}).values() for c in notebook.cells
+                              if c.metadata.get("nbgrader", {}).get("grade_id") == cell and c.source != source)
+                    for cell, source in answers.items()}
+        assert len(wrong_answers) >= 10, f"{len(wrong_answers)} classic mistakes"
+        assert not set(wrong_answers) - {d[0] for d in diagnoses}, f"mistakes without a diagnosis: {set(wrong_answers) - {d[0] for d in diagnoses}}"
+        assert min(variants.values()) >= 3, f"honest variants per solution cell: {variants}"
+
     @pytest.mark.parametrize("student", sorted(notebooks))
     def test_the_live_check_gives_the_same_verdicts(verdicts, student, capsys):
         live = verdicts_live(chapter, notebooks[student])
@@ -285,9 +296,7 @@ def chapter_grading_tests(chapter: str, cells: dict[str, int], wrong_answers: di
             for cell in cells:  # the first line: a traceback's file names differ between IPython and this process
                 assert message(graded, student, cell).split("\n")[0] == verdicts[student][cell][1].split("\n")[0], (student, cell)
 
-    return (verdicts, test_solution_full_marks_honest_full_marks_and_blank_zero, test_wrong_answer_loses_the_cells_it_breaks,
-            test_the_diagnosis_names_the_mistake, test_the_live_check_gives_the_same_verdicts,
-            test_the_sandboxed_grader_gives_the_same_verdicts)
+    return {"verdicts": verdicts, **{name: test for name, test in locals().items() if name.startswith("test_")}}
 
 
 @pytest.fixture(scope="session")

@@ -528,8 +528,6 @@ DIAGNOSES = [
     ("cosine_alpha_unscaled", "test_cosine_decay", "alpha is a fraction", ("rises again", "the warmup is ignored")),
 ]
 
-(verdicts, test_solution_full_marks_honest_full_marks_and_blank_zero, test_wrong_answer_loses_the_cells_it_breaks,
- test_the_diagnosis_names_the_mistake, test_the_live_check_gives_the_same_verdicts, test_the_sandboxed_grader_gives_the_same_verdicts) = \
-    chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES,
+globals().update(chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES,
                           honest={**{name: variant_notebook(CHAPTER, sources) for name, sources in HONEST.items()},
-                                  "helpers": with_helper_cell()})
+                                  "helpers": with_helper_cell()}))

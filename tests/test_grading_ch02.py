@@ -347,9 +347,7 @@ def train_epoch(params, X, y, gradient_fn, batch_size, rng, learning_rate, momen
 }
 
 
-(verdicts, test_solution_full_marks_honest_full_marks_and_blank_zero, test_wrong_answer_loses_the_cells_it_breaks,
- test_the_diagnosis_names_the_mistake, test_the_live_check_gives_the_same_verdicts, test_the_sandboxed_grader_gives_the_same_verdicts) = \
-    chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES, honest={"honest": variant_notebook(CHAPTER, HONEST),
+globals().update(chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES, honest={"honest": variant_notebook(CHAPTER, HONEST),
                                                                     "honest_again": variant_notebook(CHAPTER, HONEST_AGAIN),
                                                                     "honest_containers": variant_notebook(CHAPTER, HONEST_CONTAINERS),
-                                                                    "honest_rearranged": variant_notebook(CHAPTER, HONEST_REARRANGED)})
+                                                                    "honest_rearranged": variant_notebook(CHAPTER, HONEST_REARRANGED)}))
