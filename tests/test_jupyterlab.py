@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import csv
 import json
 import os
 import re
@@ -256,8 +257,14 @@ def test_the_instructors_formgrader_path(tmp_path, browser):
         # formgrader's per-student Autograde button would run the student's code outside the sandbox: refused, with the command
         refused = api(server, f"/formgrader/api/submission/{CHAPTER_1}/alice/autograde", "POST", {})
         assert refused["success"] is False and "make grade SUBMISSIONS=" in refused["log"] + refused.get("error", ""), refused
-    messages = []
-    grade_submissions(tmp_path / "submitted", grading, progress=messages.append)  # make grade, again, without REGRADE
-    assert any("carol" in m and "feedback updated (14.5/15)" in m for m in messages), messages
+    # the documented command, again, without REGRADE
+    again = subprocess.run(["make", "-C", str(REPOSITORY), "grade", f"SUBMISSIONS={tmp_path / 'submitted'}", f"OUTPUT={grading}"],
+                           capture_output=True, text=True, env=environment(), timeout=600)
+    assert again.returncode == 0 and "feedback updated (14.5/15)" in again.stdout, again.stdout[-2000:] + again.stderr[-2000:]
     page = (grading / "feedback" / "carol" / CHAPTER_1 / "exercises.html").read_text()
     assert "Close: divide the sum by n." in page and "14.5" in page
+    with (grading / "grades_by_cell.csv").open() as handle:
+        carol_loss = next(r for r in csv.DictReader(handle) if r["student_id"] == "carol" and r["cell"] == "test_mse_loss")
+    with (grading / "grades.csv").open() as handle:
+        carol_total = next(r for r in csv.DictReader(handle) if r["student_id"] == "carol")
+    assert float(carol_loss["points"]) == 0.5 and float(carol_total["score"]) == 14.5, (carol_loss, carol_total)
