@@ -193,3 +193,29 @@ def training_step(model, loss: Callable, optimizer, training: bool | None = None
         return value, norm
 
     return step
+
+
+def dense_mlp(params: list, activation: str = "relu", l2: float = 0.0, dtype: str = "float64") -> keras.Sequential:
+    """The Keras twin of :mod:`dlcourse.network`'s MLP ``params`` = [kernel_1, bias_1, ...]: ``Dense`` layers with those weights,
+    ``activation`` on every layer but the last (which gives logits), ``keras.regularizers.L2(l2)`` on every kernel when l2 > 0."""
+    sizes = [np.shape(params[0])[0]] + [np.shape(k)[1] for k in params[0::2]]
+    regularizer = keras.regularizers.L2(l2) if l2 else None
+    model = keras.Sequential([keras.Input((sizes[0],), dtype=dtype)] + [
+        keras.layers.Dense(size, activation=activation if i + 1 < len(sizes) - 1 else None, kernel_regularizer=regularizer, dtype=dtype)
+        for i, size in enumerate(sizes[1:])])
+    model.set_weights([np.asarray(p, dtype=dtype) for p in params])
+    return model
+
+
+def sparse_cross_entropy(dtype: str = "float64") -> keras.losses.Loss:
+    """``SparseCategoricalCrossentropy(from_logits=True)`` computed in ``dtype`` (Keras's losses compute in float32 unless told)."""
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, dtype=dtype)
+
+
+def mlp_loss_and_gradients(model: keras.Sequential, x: np.ndarray, labels: np.ndarray) -> tuple[float, list[np.ndarray]]:
+    """(loss, gradients) of ``model`` on a batch by ``tf.GradientTape``: ``SparseCategoricalCrossentropy(from_logits=True)``
+    plus the model's regularisation losses, gradients in the order of ``model.trainable_variables``."""
+    loss_function = sparse_cross_entropy(model.layers[0].kernel.dtype)
+    with tf.GradientTape() as tape:
+        loss = loss_function(labels, model(x, training=True)) + sum(model.losses)
+    return float(loss), [g.numpy() for g in tape.gradient(loss, model.trainable_variables)]
