@@ -26,8 +26,9 @@ from typing import Any
 
 # The libraries a submission cannot import while graded (the sandbox does not mount them either).
 BLOCKED_MODULES = ("tensorflow", "keras", "tf_keras", "tensorboard", "jax", "torch")
-# The course's own NumPy optimizers (the lessons' reference implementations): not a submission's to call.
-BLOCKED_COURSE_MODULES = ("dlcourse.optimizers", "dlcourse.numpy_reference")
+# The course's NumPy reference implementations (the lessons' optimizers and network pieces, and the exercise functions
+# other exercise functions call): not a submission's to call. In import order: the grader sends them in this order.
+BLOCKED_COURSE_MODULES = ("dlcourse.optimizers", "dlcourse.network", "dlcourse.numpy_reference")
 
 
 class BlockLibraries(importlib.abc.MetaPathFinder):
