@@ -9,6 +9,10 @@
   standard deviation within 5 standard errors, and a Kolmogorov-Smirnov test
   against the exact distribution at a 1e-5 level. The student's generator is
   seeded by the check, so a verdict never changes from one run to the next.
+  A failure names a likely cause only when exactly one known mistake explains
+  it: by the ratio of the standard deviations (a missing factor 2, another
+  mode), or by where the sample stops in units of its own standard deviation
+  (a plain normal, re-drawn beyond 3 sigma, clipped at the bound).
 - The forward pass is compared with a stack of ``keras.layers.Dense``; the
   clipping functions with ``tf.clip_by_value``, ``tf.clip_by_norm`` and
   ``tf.clip_by_global_norm``; the clipped SGD step with
@@ -24,7 +28,7 @@ from scipy import stats
 from dlcourse import keras_reference as ref
 from dlcourse import optimizers
 from dlcourse.checks.cases import CallableSpec, Case, run_check
-from dlcourse.checks.compare import Mistake, assert_matches, describe, fail
+from dlcourse.checks.compare import Mistake, assert_matches, describe, fail, type_name
 from dlcourse.checks.optimizer_steps import (
     check_optimizer,
     default_problem,
@@ -95,6 +99,9 @@ def check_variance_scaling_parameter(variance_scaling_parameter: Callable, setti
             mistakes.append(Mistake(formula(distribution="untruncated_normal"),
                                     f"Keras's truncated normal is drawn with sigma = sqrt(scale / n) / {TRUNCATION_STD} (and re-drawn beyond "
                                     "2 sigma), so that the std after truncation is sqrt(scale / n); the correction is missing."))
+            mistakes.append(Mistake(formula(distribution="untruncated_normal") * TRUNCATION_STD,
+                                    f"the correction goes the other way: divide sqrt(scale / n) by {TRUNCATION_STD}, not multiply; truncation "
+                                    "shrinks the std by that factor, so sigma must start larger."))
         if distribution == "uniform":
             mistakes.append(Mistake(formula(distribution="untruncated_normal"),
                                     "that is the standard deviation; a uniform on [-limit, limit] has std limit / sqrt(3), so limit = sqrt(3 "
@@ -117,7 +124,7 @@ def check_variance_scaling_parameter(variance_scaling_parameter: Callable, setti
                            reference=f"the factor keras.initializers.VarianceScaling({scale}, {mode!r}, {distribution!r}) draws with",
                            rtol=1e-6, atol=0, mistakes=mistakes, context=f"fan_in={fan_in}, fan_out={fan_out}")
 
-        return Case((tuple(shape), scale, mode, distribution), judge)
+        return Case((tuple(shape), scale, mode, distribution), judge, substitutes=("compute_fans",))
 
     run_check(variance_scaling_parameter, [case(*s) for s in settings],
               f"variance_scaling_parameter matches Keras's VarianceScaling in {len(settings)} settings.")
@@ -138,17 +145,20 @@ def _distribution(distribution: str, parameter: float):
 
 
 def judge_sample(sample, shape: tuple, distribution: str, parameter: float, what: str, reference: str, mode: str = "fan_in",
-                 alpha: float = 1e-5) -> None:
+                 alpha: float = 1e-5, scale: float | None = None) -> None:
     """Fail unless ``sample`` (of ``shape``) is a credible draw from the initializer's exact distribution.
 
     Tests, in order: shape and finiteness; the support (uniform: [-limit,
     limit]; truncated normal: [-2 sigma, 2 sigma]); mean and standard
     deviation within 5 standard errors; Kolmogorov-Smirnov at level ``alpha``.
+    ``mode`` and ``scale`` (the initializer's) let a failure name the mistake that explains it.
+    A sample that leaves the support but stops where Keras's distribution stops, in units of its own
+    standard deviation, has the right shape at another scale: the standard deviation test then speaks first.
     """
     __tracebackhide__ = True
     values = np.asarray(sample, dtype=np.float64) if isinstance(sample, np.ndarray) else None
     if values is None:
-        fail(f"{what} must return a NumPy array of shape {shape}; it returned {type(sample).__name__}.")
+        fail(f"{what} must return a NumPy array of shape {shape}; it returned {type_name(sample)}.")
     if values.shape != tuple(shape):
         fail(f"{what} has shape {values.shape}; expected {tuple(shape)}.")
     if not np.isfinite(values).all():
@@ -158,21 +168,27 @@ def judge_sample(sample, shape: tuple, distribution: str, parameter: float, what
     n, std = flat.size, law.std()
     header = f"{what} is not distributed like {reference}"
     bound = {"uniform": parameter, "truncated_normal": 2 * parameter}.get(distribution)
+    beyond = ""  # the values beyond the bound of a sample that has Keras's shape at another scale
     if bound is not None:
         outside = int(np.sum(np.abs(flat) > bound * (1 + 1e-6)))
         if outside:
-            hint = (" Keras re-draws every value beyond 2 sigma; a plain normal is not truncated." if distribution == "truncated_normal"
-                    else " Check the limit: uniform on [-limit, limit] with limit = sqrt(3 * scale / n).")
-            fail(f"{header}: {outside} of {n} values lie outside [-{bound:.6g}, {bound:.6g}] (largest |value| {np.abs(flat).max():.6g}).{hint}")
+            beyond = f"{outside} of {n} values lie outside [-{bound:.6g}, {bound:.6g}] (largest |value| {np.abs(flat).max():.6g})"
+            hint = _support_hint(flat, distribution)
+            if hint is not None:
+                fail(f"{header}: {beyond}.{hint}")
         at_bound = int(np.sum(np.isclose(np.abs(flat), bound, rtol=1e-7, atol=0)))
         if at_bound > max(5, n // 1000):
-            fail(f"{header}: {at_bound} of {n} values sit exactly at +-{bound:.6g}. Values beyond the bound must be re-drawn, not clipped.")
+            fail(f"{header}: {at_bound} of {n} values sit exactly at +-{bound:.6g}. Likely cause: the values beyond the bound were "
+                 "clipped to it; they must be re-drawn, not clipped.")
     mean_error = abs(flat.mean()) / (std / np.sqrt(n))
     std_se = std * np.sqrt(max(law.stats(moments="k") + 2, 0.1) / (4 * n))  # standard error of a sample std
     sample_std = flat.std()
     if abs(sample_std - std) > 5 * std_se:
+        shape_note = f" {beyond}, but they stop where Keras's distribution stops for their spread: the scale is off." if beyond else ""
         fail(f"{header}: its standard deviation is {sample_std:.6g}, expected {std:.6g} (ratio {sample_std / std:.4f}; "
-             f"{n} values, 5 standard errors = {5 * std_se:.2g}).{_ratio_hint(sample_std / std, distribution, shape, mode)}")
+             f"{n} values, 5 standard errors = {5 * std_se:.2g}).{shape_note}{_ratio_hint(sample_std / std, distribution, shape, mode, scale)}")
+    if beyond:
+        fail(f"{header}: {beyond}.")
     if mean_error > 5:
         fail(f"{header}: its mean is {flat.mean():.6g}, {mean_error:.1f} standard errors from 0 (the weights must be centred at 0).")
     result = stats.kstest(flat, law.cdf)
@@ -183,32 +199,84 @@ def judge_sample(sample, shape: tuple, distribution: str, parameter: float, what
              "normal truncated at 2 sigma 2.3655): is it the right family?")
 
 
-def _ratio_hint(ratio: float, distribution: str, shape: tuple, mode: str) -> str:
-    """The cause of a standard deviation ``ratio`` times Keras's, when exactly one known mistake gives that ratio."""
-    known = {}
-    if distribution == "truncated_normal":
-        known[TRUNCATION_STD] = (f"you drew with sigma = sqrt(scale / n) and then truncated; Keras divides sigma by {TRUNCATION_STD} first, "
-                                 "so that the truncated values have the variance scale / n.")
+def _extent(distribution: str, truncation: float = 2.0) -> float:
+    """The largest |value| of a large sample in units of its own standard deviation: sqrt(3) for a uniform,
+    k / std(k) for a normal re-drawn beyond k sigma (2.2737 for k = 2, 3.0408 for k = 3)."""
     if distribution == "uniform":
-        known[1 / np.sqrt(3)] = "the uniform's limit is sqrt(scale / n); it must be sqrt(3 * scale / n)."
+        return float(np.sqrt(3.0))
+    return truncation / float(stats.truncnorm(-truncation, truncation).std())
+
+
+def _support_hint(flat: np.ndarray, distribution: str) -> str | None:
+    """Why a sample has values beyond Keras's bound, from where it stops: its largest |value| over its own std.
+
+    None when it stops where Keras's distribution stops (the right distribution at another scale: the
+    standard deviation test names the cause); otherwise a " Likely cause: ..." when exactly one known
+    mistake stops there: values clipped at a bound of their own (a pile-up at the largest |value|), a
+    normal truncated at 3 sigma, or a plain normal, whose largest |value| among n grows like sqrt(2 ln n).
+    ``window`` is 5 standard errors of the sample std, relative (a normal's).
+    """
+    n, spread = flat.size, float(flat.std())
+    if spread == 0:
+        return " Every value is the same: the weights must be random."
+    largest = float(np.abs(flat).max())
+    own = largest / spread
+    window = max(0.01, 5 * np.sqrt(0.5 / n))
+    if distribution == "truncated_normal" and int(np.sum(np.isclose(np.abs(flat), largest, rtol=1e-7, atol=0))) > max(5, n // 1000):
+        return (f" Likely cause: the values were clipped at {own:.3g} of their standard deviations; Keras re-draws every value beyond "
+                "2 sigma: they must be re-drawn, not clipped.")
+    if abs(own / _extent(distribution) - 1) <= window:
+        return None
+    if distribution == "uniform":
+        family = (f" Your largest |value| is {own:.3g} standard deviations from 0, where a uniform's stops at sqrt(3) = 1.732: are they drawn "
+                  "from a uniform?" if own > _extent(distribution) * (1 + window) else "")
+        return f"{family} Check the limit: uniform on [-limit, limit] with limit = sqrt(3 * scale / n)."
+    causes = []
+    if abs(own / _extent(distribution, 3.0) - 1) <= window:
+        causes.append("the values are truncated at 3 sigma; Keras re-draws every value beyond 2 sigma (the 95 % of the 68-95-99.7 "
+                      "rule), so that all of them lie within [-2 s, 2 s].")
+    # chance that the largest |value| of n plain normal values lies below own (1 + window), or above own (1 - window)
+    below = float(np.exp(n * np.log1p(-2 * stats.norm.sf(own * (1 + window)))))
+    above = -float(np.expm1(n * np.log1p(-2 * stats.norm.sf(own * (1 - window)))))
+    if min(below, above) > 1e-6:
+        causes.append("a plain normal is not truncated: Keras re-draws every value beyond 2 sigma (its *_normal initializers use "
+                      "this truncated normal).")
+    return f" Likely cause: {causes[0]}" if len(causes) == 1 else " Keras re-draws every value beyond 2 sigma."
+
+
+def _ratio_hint(ratio: float, distribution: str, shape: tuple, mode: str, scale: float | None = None) -> str:
+    """The cause of a standard deviation ``ratio`` times Keras's, when exactly one known mistake gives that ratio.
+
+    The mistakes of the scale are those ``scale`` (when given) allows: a missing factor 2 only where it is 2.
+    """
+    known = []
+    if distribution == "truncated_normal":
+        known.append((TRUNCATION_STD, f"you drew with sigma = sqrt(scale / n) and then truncated; Keras divides sigma by {TRUNCATION_STD} "
+                                      "first, so that the truncated values have the variance scale / n."))
+    if distribution == "uniform":
+        known.append((1 / np.sqrt(3), "the uniform's limit is sqrt(scale / n); it must be sqrt(3 * scale / n)."))
     fan_in, fan_out = ref.compute_fans(shape)
     fans = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}
     for other, n in fans.items():
         if other != mode and n != fans[mode]:
-            known.setdefault(np.sqrt(max(1.0, fans[mode]) / max(1.0, n)),
-                             f"the variance is divided by {other} = {n:g}; this initializer's mode is {mode} = {fans[mode]:g}.")
-    known.setdefault(1 / np.sqrt(2), "a factor 2 in the variance is missing (He's scale is 2).")
-    known.setdefault(np.sqrt(2), "the variance is twice too large (a scale of 2 where 1 was asked?).")
-    matches = [hint for value, hint in known.items() if abs(ratio - value) < 0.02]
+            known.append((np.sqrt(max(1.0, fans[mode]) / max(1.0, n)),
+                          f"the variance is divided by {other} = {n:g}; this initializer's mode is {mode} = {fans[mode]:g}."))
+    if mode == "fan_avg":
+        known.append((np.sqrt(max(1.0, fans[mode]) / max(1.0, fan_in + fan_out)), "fan_avg is the average (fan_in + fan_out) / 2, not the sum."))
+    if scale is None or scale == 2:
+        known.append((1 / np.sqrt(2), "a factor 2 in the variance is missing (He's scale is 2)."))
+    if scale is None or scale == 1:
+        known.append((np.sqrt(2), "the variance is twice too large (a scale of 2 where 1 was asked?)."))
+    matches = list(dict.fromkeys(hint for value, hint in known if abs(ratio - value) < 0.02))
     return f" Likely cause: {matches[0]}" if len(matches) == 1 else ""
 
 
-def _sample_case(shape, distribution, mode, parameter, what, reference, seed, args) -> Case:
+def _sample_case(shape, distribution, mode, parameter, what, reference, seed, args, substitutes, scale) -> Case:
     def judge(result, _):
         __tracebackhide__ = True
-        judge_sample(result, shape, distribution, parameter, what, reference, mode)
+        judge_sample(result, shape, distribution, parameter, what, reference, mode, scale=scale)
 
-    return Case(args + (CallableSpec("random_generator", {"seed": seed}),), judge)
+    return Case(args + (CallableSpec("random_generator", {"seed": seed}),), judge, substitutes=substitutes)
 
 
 def check_variance_scaling_sample(variance_scaling_sample: Callable, settings=None, seed: int = 0) -> None:
@@ -222,7 +290,7 @@ def check_variance_scaling_sample(variance_scaling_sample: Callable, settings=No
         label = f"keras.initializers.VarianceScaling({scale}, {mode!r}, {distribution!r}) on shape {tuple(shape)}"
         cases.append(_sample_case(tuple(shape), distribution, mode, parameter, f"variance_scaling_sample({tuple(shape)}, {scale}, {mode!r}, "
                                                                          f"{distribution!r}, rng)",
-                                  label, seed + i, (tuple(shape), scale, mode, distribution)))
+                                  label, seed + i, (tuple(shape), scale, mode, distribution), ("variance_scaling_parameter",), scale))
     run_check(variance_scaling_sample, cases, f"variance_scaling_sample passes the statistical tests against Keras in {len(settings)} settings.")
 
 
@@ -237,7 +305,7 @@ def check_initialize(initialize: Callable, names=NAMED_INITIALIZERS, shape=(256,
                  f"distribution={initializer.distribution!r}) on shape {tuple(shape)}")
         cases.append(_sample_case(tuple(shape), initializer.distribution, initializer.mode, parameter,
                                   f"initialize({name!r}, {tuple(shape)}, rng)",
-                                  label, seed + i, (name, tuple(shape))))
+                                  label, seed + i, (name, tuple(shape)), ("variance_scaling_sample",), initializer.scale))
     run_check(initialize, cases, f"initialize passes the statistical tests against Keras for {', '.join(names)}.")
 
 
@@ -264,13 +332,15 @@ def check_forward_statistics(forward_statistics: Callable, activation: str = "ta
     expected = np.array([[float(tf.reduce_mean(o)), float(tf.math.reduce_std(o))] for o in outputs]).T  # (2, layers)
     linear = ref.dense_network_outputs(x, weights, biases, "linear") if activation != "linear" else outputs
     pre_activations = [h @ w + b for h, w, b in zip([x] + outputs[:-1], weights, biases)]
+    last_layer_linear = "the last layer's activation is missing: every layer, the last one too, computes activation(h @ W + b)."
     mistakes_std = [Mistake([np.std(o, ddof=1) for o in outputs], "that is the sample std with ddof=1; use the population std (np.std's "
                                                                   "default, ddof=0), as tf.math.reduce_std."),
                     Mistake([np.std(z) for z in pre_activations], "those are the statistics of the pre-activations x @ W + b; record each "
                                                                   "layer's output after the activation."),
                     Mistake([np.std(o, axis=0).mean() for o in outputs], "that is the mean over units of each unit's std; take the std over "
                                                                          "all the layer's values (batch and units together)."),
-                    Mistake([np.std(o) for o in linear], "the activation is not applied: these are the statistics of a linear network.")]
+                    Mistake([np.std(o) for o in linear], "the activation is not applied: these are the statistics of a linear network."),
+                    Mistake([np.std(o) for o in outputs[:-1]] + [np.std(pre_activations[-1])], last_layer_linear)]
     context = describe(x=x) + f", {len(weights)} layers of widths {[w.shape[1] for w in weights]}, activation={activation!r}"
 
     def judge(result, _):
@@ -284,7 +354,8 @@ def check_forward_statistics(forward_statistics: Callable, activation: str = "ta
                        mistakes=mistakes_std, context=context)
         assert_matches(means, expected[0], what=f"{what} means", reference=reference, rtol=1e-6, atol=1e-12, axis_names=("layer",),
                        mistakes=[Mistake([np.mean(z) for z in pre_activations], "those are the means of the pre-activations; record each "
-                                                                                "layer's output.")],
+                                                                                "layer's output."),
+                                 Mistake([np.mean(o) for o in outputs[:-1]] + [np.mean(pre_activations[-1])], last_layer_linear)],
                        context=context)
 
     run_check(forward_statistics, [Case((x, weights, biases, activation), judge)],
@@ -336,7 +407,11 @@ def check_clip_by_norm(clip_by_norm: Callable, tensors=None, clip_norm: float = 
         mistakes = [Mistake(t * clip_norm / norm if norm else t, "you always rescale to the threshold; TensorFlow only shrinks: t * "
                                                                  "clip_norm / max(norm, clip_norm)."),
                     Mistake(np.clip(t, -clip_norm, clip_norm), "that is clipping by value (each element); clip_by_norm rescales the whole "
-                                                               "tensor so its L2 norm is at most clip_norm.")]
+                                                               "tensor so its L2 norm is at most clip_norm."),
+                    Mistake(t * clip_norm / max(float(np.max(np.abs(t), initial=0.0)), clip_norm),
+                            "you measured the tensor by its largest |value| (the max norm); clip_by_norm uses the L2 norm sqrt(sum(t**2))."),
+                    Mistake(t * clip_norm / max(float(np.sum(np.abs(t))), clip_norm),
+                            "you measured the tensor by the sum of |values| (the L1 norm); clip_by_norm uses the L2 norm sqrt(sum(t**2)).")]
 
         def judge(result, args_after, t=t, expected=expected, what=what, mistakes=mistakes, norm=norm):
             __tracebackhide__ = True
@@ -401,6 +476,14 @@ def check_clip_by_global_norm(clip_by_global_norm: Callable, tensors=None, clip_
 # --------------------------------------------------------------------------
 
 
+def _sgd_clipping_the_step_update(params: list, grads: list, state: list, learning_rate: float, momentum: float = 0.0,
+                                  global_clipnorm: float = 1.0):
+    """A classic wrong order: v <- momentum v - lr g first, then v clipped by its global norm; theta <- theta + v."""
+    velocities = [momentum * v - learning_rate * np.asarray(g, dtype=p.dtype) for p, g, v in zip(params, grads, state)]
+    velocities, _ = optimizers.clip_by_global_norm(velocities, global_clipnorm)
+    return [p + v for p, v in zip(params, velocities)], velocities
+
+
 def check_clipped_sgd(clipped_sgd_init: Callable, clipped_sgd_update: Callable, learning_rate: float = 0.1, momentum: float = 0.9,
                       global_clipnorm: float = 1.0, num_steps: int = 30, problem=None, dtype=np.float64) -> None:
     """``clipped_sgd_update`` must follow ``keras.optimizers.SGD(learning_rate, momentum, global_clipnorm=...)`` step by step."""
@@ -421,10 +504,13 @@ def check_clipped_sgd(clipped_sgd_init: Callable, clipped_sgd_update: Callable, 
                           "by one factor from the norm of all of them together.")
                 + each_form(forms(clipvalue=global_clipnorm),
                             "that is clipping by value (Keras's clipvalue); clip the gradients by their global norm.")
-                + each_form(forms(), "the gradients are not clipped: clip them by their global norm before the momentum update."))
+                + each_form(forms(), "the gradients are not clipped: clip them by their global norm before the momentum update.")
+                + each_form(momentum_forms(_sgd_clipping_the_step_update, problem, rates, momentum, global_clipnorm=global_clipnorm),
+                            "the step (the new velocity) was clipped after the momentum update; Keras clips the gradients by their global "
+                            "norm first, then v <- momentum v - lr g."))
     hyper = {"momentum": momentum, "global_clipnorm": global_clipnorm}
     label = f"keras.optimizers.SGD(learning_rate={learning_rate}, momentum={momentum}, global_clipnorm={global_clipnorm})"
     check_optimizer((clipped_sgd_init, clipped_sgd_update), names=("clipped_sgd_init", "clipped_sgd_update"),
                     keras_optimizer=lambda: sgd(global_clipnorm=global_clipnorm), label=label, learning_rate=learning_rate,
                     num_steps=num_steps, problem=problem, hyperparameters=hyper, mistakes=mistakes,
-                    alternatives=forms(global_clipnorm=global_clipnorm))
+                    alternatives=forms(global_clipnorm=global_clipnorm), substitutes=("clip_by_global_norm",))
