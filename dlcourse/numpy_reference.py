@@ -5,10 +5,11 @@ When a graded function calls another graded function of its exercise
 ``adamw_update`` calls ``adam_update``; ``initialize`` calls
 ``variance_scaling_sample``, which calls ``variance_scaling_parameter``, which
 calls ``compute_fans``; ``clipped_sgd_update`` calls ``clip_by_global_norm``;
-``silu`` calls ``sigmoid``), its check runs it with these functions in place of
+``silu`` calls ``sigmoid``; ``model_gradients`` calls the dense, ReLU, softmax
+cross-entropy and L2 pieces), its check runs it with these functions in place of
 the student's (:func:`dlcourse.checks.cases.substituted`): a mistake costs the
 points of the function it is in, once. Each has the exercise's signature and
-result; the optimizers are those of :mod:`dlcourse.optimizers`.
+result; the optimizers are those of :mod:`dlcourse.optimizers`, the network pieces those of :mod:`dlcourse.network`.
 
 The grading sandbox does not mount this module: its grader sends it to the
 sandbox only when a call needs it, after the checks of these functions have run.
@@ -17,10 +18,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlcourse.network import dense_backward, dense_forward, l2_penalty_gradient, relu_backward, softmax_cross_entropy
 from dlcourse.optimizers import adam_init, adam_update, clip_by_global_norm, sgd_init, sgd_update
 
-__all__ = ["adam_init", "adam_update", "clip_by_global_norm", "compute_fans", "minibatches", "sgd_init", "sgd_update", "sigmoid",
-           "variance_scaling_parameter", "variance_scaling_sample"]
+__all__ = ["adam_init", "adam_update", "clip_by_global_norm", "compute_fans", "dense_backward", "dense_forward", "l2_penalty_gradient",
+           "minibatches", "relu_backward", "sgd_init", "sgd_update", "sigmoid", "softmax_cross_entropy", "variance_scaling_parameter",
+           "variance_scaling_sample"]
 
 # Keras's truncated normal keeps draws within two standard deviations; this is the std of N(0, 1) so truncated.
 TRUNCATED_NORMAL_STD = 0.87962566103423978

@@ -104,6 +104,21 @@ def run_optimizer(init: Callable, update: Callable, params0: list, gradient: Cal
     return [np.stack([h[i] for h in history]) for i in range(len(params0))], modified
 
 
+def _recording_warnings(call: Callable[[], object]) -> tuple[object, list[str]]:
+    """``call()`` with NumPy's warnings recorded: (result, the text of every overflow, invalid value or division by zero;
+    underflow to 0 is not an error)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught, np.errstate(over="warn", invalid="warn", divide="warn", under="ignore"):
+        warnings.simplefilter("always")
+        result = call()
+    return result, [f"{w.category.__name__}: {w.message}" for w in caught]
+
+
+def _arrays_changed(given: list, before: list) -> bool:
+    return any(isinstance(a, np.ndarray) and not np.array_equal(a, b, equal_nan=True) for a, b in zip(given, before))
+
+
 def evaluate_activation(function: Callable, derivative: Callable, x: np.ndarray, **arguments) -> tuple:
     """Call a student's activation and its derivative on ``x``, recording NumPy warnings.
 
@@ -111,12 +126,15 @@ def evaluate_activation(function: Callable, derivative: Callable, x: np.ndarray,
     the text of every warning raised (overflow, invalid value, division by
     zero; underflow to 0 is not an error), and whether ``x`` was changed.
     """
-    import warnings
-
     given = np.array(x)
-    with warnings.catch_warnings(record=True) as caught, np.errstate(over="warn", invalid="warn", divide="warn", under="ignore"):
-        warnings.simplefilter("always")
-        values = function(x, **arguments)
-        derivatives = derivative(x, **arguments)
-    messages = [f"{w.category.__name__}: {w.message}" for w in caught]
+    (values, derivatives), messages = _recording_warnings(lambda: (function(x, **arguments), derivative(x, **arguments)))
     return values, derivatives, messages, not np.array_equal(given, x, equal_nan=True)
+
+
+def evaluate(function: Callable, *args, **kwargs) -> tuple:
+    """Call a student's ``function(*args, **kwargs)`` recording NumPy warnings: ``(result, warnings, modified)``,
+    ``modified`` telling whether it changed an array among ``args`` (or inside a list of them) in place."""
+    flat = [a for arg in args for a in (arg if isinstance(arg, (list, tuple)) else [arg])]
+    before = [a.copy() if isinstance(a, np.ndarray) else a for a in flat]
+    result, messages = _recording_warnings(lambda: function(*args, **kwargs))
+    return result, messages, _arrays_changed(flat, before)
