@@ -6,7 +6,7 @@ When a graded function calls another graded function of its exercise
 ``variance_scaling_sample``, which calls ``variance_scaling_parameter``, which
 calls ``compute_fans``; ``clipped_sgd_update`` calls ``clip_by_global_norm``;
 ``silu`` calls ``sigmoid``; ``model_gradients`` calls the dense, ReLU, softmax
-cross-entropy and L2 pieces), its check runs it with these functions in place of
+cross-entropy and L2 pieces; ``train_epoch`` calls ``model_gradients``), its check runs it with these functions in place of
 the student's (:func:`dlcourse.checks.cases.substituted`): a mistake costs the
 points of the function it is in, once. Each has the exercise's signature and
 result; the optimizers are those of :mod:`dlcourse.optimizers`, the network pieces those of :mod:`dlcourse.network`.
@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlcourse.network import dense_backward, dense_forward, l2_penalty_gradient, relu_backward, softmax_cross_entropy
+from dlcourse.network import dense_backward, dense_forward, l2_penalty_gradient, mlp_gradients, relu_backward, softmax_cross_entropy
 from dlcourse.optimizers import adam_init, adam_update, clip_by_global_norm, sgd_init, sgd_update
 
 __all__ = ["adam_init", "adam_update", "clip_by_global_norm", "compute_fans", "dense_backward", "dense_forward", "l2_penalty_gradient",
-           "minibatches", "relu_backward", "sgd_init", "sgd_update", "sigmoid", "softmax_cross_entropy", "variance_scaling_parameter",
-           "variance_scaling_sample"]
+           "minibatches", "model_gradients", "relu_backward", "sgd_init", "sgd_update", "sigmoid", "softmax_cross_entropy",
+           "variance_scaling_parameter", "variance_scaling_sample"]
 
 # Keras's truncated normal keeps draws within two standard deviations; this is the std of N(0, 1) so truncated.
 TRUNCATED_NORMAL_STD = 0.87962566103423978
@@ -69,6 +69,11 @@ def variance_scaling_sample(shape: tuple, scale: float, mode: str, distribution:
         sample[outside] = rng.normal(0.0, parameter, size=int(outside.sum()))
         outside = np.abs(sample) > 2 * parameter
     return sample
+
+
+def model_gradients(params: list, x: np.ndarray, labels: np.ndarray, l2: float = 0.0) -> tuple[float, list]:
+    """(loss, gradients) of the ReLU MLP ``params`` on a batch, with ``keras.regularizers.L2(l2)`` on the kernels."""
+    return mlp_gradients(params, x, labels, "relu", l2)
 
 
 def sigmoid(x) -> np.ndarray:

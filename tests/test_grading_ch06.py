@@ -6,7 +6,7 @@ from conftest import mutate as mutate_cell
 
 CHAPTER = "06_backpropagation"
 CELLS = {"test_dense": 2, "test_relu_backward": 1, "test_softmax_cross_entropy": 3, "test_batch_norm": 3, "test_dropout": 2,
-         "test_l2_penalty_gradient": 1, "test_model_gradients": 3}
+         "test_l2_penalty_gradient": 1, "test_model_gradients": 3, "test_train_epoch": 3}
 
 
 def mutate(cell: str, old: str, new: str) -> str:
@@ -78,6 +78,15 @@ WRONG_ANSWERS = {
     "model_l2_on_the_biases": ("model_gradients", mutate("model_gradients", "grads[0::2] = [g + r for g, r in zip(grads[0::2], "
                                                                             "l2_penalty_gradient(kernels, l2))]",
                                                          "grads = [g + 2 * l2 * p for g, p in zip(grads, params)]"), {"test_model_gradients"}),
+    # an epoch of training
+    "train_state_created_per_batch": ("train_epoch", mutate("train_epoch", "    state = sgd_init(params)\n    losses = []\n",
+                                                            "    losses = []\n").replace(
+        "        loss, grads = model_gradients(", "        state = sgd_init(params)\n        loss, grads = model_gradients("),
+        {"test_train_epoch"}),
+    "train_momentum_not_passed": ("train_epoch", mutate("train_epoch", "sgd_update(params, grads, state, learning_rate, momentum=momentum)",
+                                                        "sgd_update(params, grads, state, learning_rate)"), {"test_train_epoch"}),
+    "train_last_batch_dropped": ("train_epoch", mutate("train_epoch", "for start in range(0, len(x), batch_size):",
+                                                       "for start in range(0, len(x) - batch_size + 1, batch_size):"), {"test_train_epoch"}),
 }
 
 DIAGNOSES = [
@@ -102,6 +111,9 @@ DIAGNOSES = [
     ("l2_without_factor_2", "test_l2_penalty_gradient", "the factor 2 is missing", ("l2 is missing",)),
     ("model_relu_on_the_logits", "test_model_gradients", "ReLU was applied to the last layer", ("biases",)),
     ("model_l2_on_the_biases", "test_model_gradients", "applied to the biases too", ("last layer",)),
+    ("train_state_created_per_batch", "test_train_epoch", "the momentum has no effect", ("last, smaller batch",)),
+    ("train_momentum_not_passed", "test_train_epoch", "the momentum has no effect", ("last, smaller batch",)),
+    ("train_last_batch_dropped", "test_train_epoch", "the last, smaller batch is part of the epoch", ("momentum has no effect",)),
 ]
 
 # Correct implementations written differently from the solution: each notebook must keep full marks.
@@ -195,6 +207,17 @@ def model_gradients(params, x, labels, l2=0.0):
         grads = [dkernel + 2.0 * l2 * kernel, dbias] + grads
     return loss + l2 * sum(float(np.vdot(k, k)) for k, _ in layers), grads
 ''',
+        "train_epoch": '''
+def train_epoch(params, x, labels, batch_size, learning_rate, momentum=0.0, l2=0.0):
+    state, losses, start = sgd_init(params), [], 0
+    while start < x.shape[0]:
+        stop = min(start + batch_size, x.shape[0])
+        loss, grads = model_gradients(params, x[start:stop], labels[start:stop], l2=l2)
+        losses.append(float(loss))
+        params, state = sgd_update(params, grads, state, learning_rate, momentum)
+        start = stop
+    return params, losses
+''',
     },
     # einsum and logaddexp, float64 inside, the textbook variance mean(x**2) - mean(x)**2, a binomial mask, namedtuples
     "rearranged": {
@@ -269,6 +292,16 @@ def model_gradients(params, x, labels, l2=0.0):
         grads[2 * layer], grads[2 * layer + 1] = dkernel + penalty[layer], dbias
         dz = relu_backward(dh, cache[layer - 1].pre_activation) if layer else None
     return loss + l2 * sum((k ** 2).sum() for k in params[0::2]), tuple(grads)
+''',
+        "train_epoch": '''
+def train_epoch(params, x, labels, batch_size, learning_rate, momentum=0.0, l2=0.0):
+    batches = [(x[i:i + batch_size], labels[i:i + batch_size]) for i in range(0, len(labels), batch_size)]
+    state = sgd_init(list(params))
+    results = [None] * len(batches)
+    for number, (xb, yb) in enumerate(batches):
+        results[number], grads = model_gradients(params, xb, yb, l2)
+        params, state = sgd_update(params, grads, state, learning_rate=learning_rate, momentum=momentum)
+    return tuple(params), results
 ''',
     },
     # one helper cell of the student's own, everything inline (model_gradients calls none of the other parts)
@@ -346,6 +379,22 @@ def model_gradients(params, x, labels, l2=0.0):
         if i:
             delta = (delta @ params[i].T) * (zs[i // 2 - 1] > 0)
     return loss, grads
+''',
+        # SGD with momentum written out (Keras's form), no call to the course's optimizer
+        "train_epoch": '''
+def train_epoch(params, x, labels, batch_size, learning_rate, momentum=0.0, l2=0.0):
+    params = [np.array(p, dtype=np.float64) for p in params]
+    velocities = [np.zeros_like(p) for p in params]
+    losses = []
+    for start in range(0, len(x), batch_size):
+        loss, grads = model_gradients(params, x[start:start + batch_size], labels[start:start + batch_size], l2)
+        losses.append(loss)
+        if momentum:
+            velocities = [momentum * v - learning_rate * g for v, g in zip(velocities, grads)]
+            params = [p + v for p, v in zip(params, velocities)]
+        else:
+            params = [p - learning_rate * g for p, g in zip(params, grads)]
+    return params, losses
 ''',
     },
 }

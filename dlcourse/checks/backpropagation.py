@@ -19,7 +19,7 @@ from collections.abc import Callable
 import numpy as np
 
 from dlcourse import keras_reference as ref
-from dlcourse import network
+from dlcourse import network, optimizers
 from dlcourse.checks.cases import CallableSpec, Case, run_check
 from dlcourse.checks.compare import Mistake, assert_matches, fail
 
@@ -27,6 +27,8 @@ keras, tf = ref.keras, ref.tf
 
 # The functions of the exercise that model_gradients may call: it is checked with the course's versions of them.
 MODEL_PIECES = ("dense_forward", "dense_backward", "relu_backward", "softmax_cross_entropy", "l2_penalty_gradient")
+# ... and train_epoch: the student's model_gradients, and the course's SGD (which the exercise's imports cell provides)
+TRAINING_PIECES = ("model_gradients", "sgd_init", "sgd_update")
 
 
 def product_tolerance(a: np.ndarray, b: np.ndarray, dtype=np.float64) -> np.ndarray:
@@ -467,3 +469,76 @@ def _gradients_with_relu_on_logits(params: list, x: np.ndarray, labels: np.ndarr
         dh, grads[2 * layer], grads[2 * layer + 1] = network.dense_backward(dz, inputs[layer], params[2 * layer])
     grads[0::2] = [g + 2 * l2 * k for g, k in zip(grads[0::2], params[0::2])]
     return loss + network.l2_penalty(params[0::2], l2), grads
+
+
+# ----------------------------------------------------------------------------- an epoch of training
+
+
+def check_train_epoch(train_epoch: Callable, sizes=(64, 32, 10), n: int = 200, batch_size: int = 32, learning_rate: float = 0.05,
+                      momentum: float = 0.9, l2: float = 0.0, seed: int = 7) -> None:
+    """``train_epoch(params, x, labels, batch_size, learning_rate, momentum, l2)`` must return (params, batch losses) of one epoch
+    of ``keras.optimizers.SGD(learning_rate, momentum)`` on the Keras twin of ``params``, batch by batch, in order, on ``n`` of
+    scikit-learn's digits (the learning rate and momentum are passed as the float32 values Keras keeps)."""
+    __tracebackhide__ = True
+    from dlcourse.checks.optimizer_steps import STEP_OPERATIONS
+    from dlcourse.problems import digits_split
+
+    x, labels = (part[:n] for part in digits_split()["train"])
+    params = network.mlp_init(list(sizes), np.random.default_rng(seed))
+    lr, mu = float(np.float32(learning_rate)), float(np.float32(momentum))
+    batches = [np.arange(n)[start:start + batch_size] for start in range(0, n, batch_size)]
+
+    def keras_epoch(order: list, momentum_used: float):
+        """(final weights, batch losses, the weights after each batch) of Keras's SGD over the batches ``order``."""
+        model = ref.dense_mlp(params, "relu", l2)
+        optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum_used)
+        losses, history = [], [[p.copy() for p in params]]
+        for indices in order:
+            loss, grads = ref.mlp_loss_and_gradients(model, x[indices], labels[indices])
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            losses.append(loss)
+            history.append(model.get_weights())
+        return history[-1], losses, history
+
+    expected, expected_losses, history = keras_epoch(batches, momentum)
+    # Keras multiplies the L2 penalty by float32(l2); the same epoch with l2 exactly (the course's NumPy network) is right too
+    exact, _, exact_losses = network.train_epoch(params, x, labels, batches, optimizers.sgd_update, optimizers.sgd_init(params), lr, "relu",
+                                                 l2, momentum=mu)
+    eps = float(np.finfo(np.float64).eps)
+    # each step's gradient is a backward pass through sums of up to max(sizes) products: it carries that many eps of the step
+    tolerances = []
+    for i in range(len(params)):
+        trajectory = np.stack([h[i] for h in history])
+        moved = np.abs(np.diff(trajectory, axis=0)).sum(axis=0)
+        tolerances.append(16 * eps * (np.abs(trajectory).sum(axis=0) + (STEP_OPERATIONS + max(sizes)) * moved))
+    loss_tolerance = [16 * eps * (max(sizes) + 2) * (1 + abs(value)) for value in expected_losses]
+    mistakes = []
+    if momentum:
+        mistakes.append((keras_epoch(batches, 0.0)[0], "these are the parameters of plain SGD: the momentum has no effect. Check that "
+                                                       "sgd_update gets momentum=momentum and that the state is created once, before "
+                                                       "the loop, and carried from batch to batch."))
+    if n % batch_size:
+        mistakes.append((keras_epoch(batches[:-1], momentum)[0], "the last, smaller batch is part of the epoch: take every "
+                                                                 "x[start:start + batch_size], the last one shorter."))
+    shown = f"{n} digits, layer sizes {list(sizes)}, batch_size={batch_size}, SGD(learning_rate={learning_rate}, momentum={momentum}), l2={l2}"
+
+    def judge(result, _):
+        __tracebackhide__ = True
+        trained, losses = _parts(_judge_quiet("train_epoch", result), 2, "train_epoch", "(params, losses)")
+        if not isinstance(trained, (list, tuple)) or len(trained) != len(params):
+            fail(f"train_epoch must return the new params: one array per parameter ({len(params)} here).")
+        for i, (actual, target) in enumerate(zip(trained, expected)):
+            kind = "kernel" if i % 2 == 0 else "bias"
+            assert_matches(actual, target, what=f"train_epoch's parameter {i} (layer {i // 2 + 1}'s {kind}) after the epoch", rtol=0,
+                           atol=tolerances[i], reference="keras.optimizers.SGD on the Keras model, batch by batch", context=shown,
+                           mistakes=[Mistake(m[i], hint) for m, hint in mistakes], alternatives=[exact[i]])
+        if not isinstance(losses, (list, tuple)) or len(losses) != len(batches):
+            fail(f"train_epoch must return one loss per batch ({len(batches)} batches of {batch_size} here, the last one "
+                 f"{n - batch_size * (len(batches) - 1)}); it returned {len(losses) if isinstance(losses, (list, tuple)) else 'no list'}.")
+        assert_matches(losses, expected_losses, what="train_epoch's batch losses", rtol=0, atol=np.array(loss_tolerance),
+                       reference="the Keras model's loss on each batch, before its update", context=shown, axis_names=("batch",),
+                       alternatives=[exact_losses])
+
+    case = Case((params, x, labels, batch_size, lr), judge, kwargs={"momentum": mu, "l2": l2}, driver="evaluate",
+                substitutes=TRAINING_PIECES)
+    run_check(train_epoch, [case], f"train_epoch matches Keras's SGD batch by batch ({shown}).")
