@@ -12,7 +12,7 @@ def mutate(cell: str, old: str, new: str) -> str:
     return mutate_cell(CHAPTER, cell, old, new)
 
 
-# student -> (cell, source, graded cells that must score 0); adamw uses adam_update, so Adam's mistakes reach it too
+# student -> (cell, source, graded cells that must score 0); AdamW is checked with the course's Adam, so Adam's mistakes cost test_adam only
 WRONG_ANSWERS = {
     "adagrad_epsilon_outside": ("adagrad", mutate("adagrad", "np.sqrt(a + dtype(epsilon))", "(np.sqrt(a) + dtype(epsilon))"), {"test_adagrad"}),
     "adagrad_accumulator_from_zero": ("adagrad", mutate("adagrad", "np.full_like(p, initial_accumulator_value)", "np.zeros_like(p)"),
@@ -23,19 +23,19 @@ WRONG_ANSWERS = {
     "rmsprop_not_centered": ("rmsprop", mutate("rmsprop", "        if centered:\n", "        if False:\n"), {"test_rmsprop"}),
     "adam_without_bias_correction": ("adam", mutate("adam", "alpha = dtype(learning_rate) * np.sqrt(dtype(1) - dtype(np.float32(beta_2)) ** "
                                                             "t) / (dtype(1) - dtype(np.float32(beta_1)) ** t)",
-                                                    "alpha = dtype(learning_rate)"), {"test_adam", "test_adamw"}),
+                                                    "alpha = dtype(learning_rate)"), {"test_adam"}),
     # the float32 trap: np.float32(beta) ** t and 1 - beta**t computed in float32 for float64 parameters
     "adam_float32_corrections": ("adam", mutate("adam", "np.sqrt(dtype(1) - dtype(np.float32(beta_2)) ** t) / "
                                                         "(dtype(1) - dtype(np.float32(beta_1)) ** t)",
-                                                "np.sqrt(1 - np.float32(beta_2) ** t) / (1 - np.float32(beta_1) ** t)"), {"test_adam", "test_adamw"}),
-    "adam_t_from_zero": ("adam", mutate("adam", 't = state["t"] + 1\n', 't = state["t"] + 2\n'), {"test_adam", "test_adamw"}),
+                                                "np.sqrt(1 - np.float32(beta_2) ** t) / (1 - np.float32(beta_1) ** t)"), {"test_adam"}),
+    "adam_t_from_zero": ("adam", mutate("adam", 't = state["t"] + 1\n', 't = state["t"] + 2\n'), {"test_adam"}),
     "adam_paper_epsilon": ("adam", mutate("adam", "new_params.append(p - alpha * m / (np.sqrt(v_max if amsgrad else v) + dtype(epsilon)))",
                                           "new_params.append(p - alpha * m / (np.sqrt(v_max if amsgrad else v) + dtype(epsilon) * "
                                           "np.sqrt(dtype(1) - dtype(np.float32(beta_2)) ** t)))"),
-                           {"test_adam", "test_adamw"}),
+                           {"test_adam"}),
     # without epsilon a zero gradient gives 0/0: only the hidden zero-gradient test sees it
     "adam_without_epsilon": ("adam", mutate("adam", "new_params.append(p - alpha * m / (np.sqrt(v_max if amsgrad else v) + dtype(epsilon)))",
-                                            "new_params.append(p - alpha * m / np.sqrt(v_max if amsgrad else v))"), {"test_adam", "test_adamw"}),
+                                            "new_params.append(p - alpha * m / np.sqrt(v_max if amsgrad else v))"), {"test_adam"}),
     "adamw_decay_after_step": ("adamw", '''
 def adamw_update(params, grads, state, learning_rate, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False):
     params, state = adam_update(params, grads, state, learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, amsgrad=amsgrad)
@@ -46,6 +46,68 @@ def adamw_update(params, grads, state, learning_rate, weight_decay=0.004, beta_1
     grads = [g + weight_decay * p for g, p in zip(grads, params)]
     return adam_update(params, grads, state, learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, amsgrad=amsgrad)
 ''', {"test_adamw"}),
+    # the accumulator sums g instead of g**2 (it can turn negative: NaN from the square root)
+    "adagrad_accumulates_g": ("adagrad", mutate("adagrad", "a = a + g * g", "a = a + g"), {"test_adagrad"}),
+    # the tutorials' sqrt(1 + sum of g^2): the accumulator starts at 1
+    "adagrad_accumulator_from_one": ("adagrad", mutate("adagrad", "np.full_like(p, initial_accumulator_value)", "np.ones_like(p)"),
+                                     {"test_adagrad"}),
+    # the step divides by the accumulator of the previous update: g**2 added after the step
+    "adagrad_step_before_accumulating": ("adagrad", mutate("adagrad", "        a = a + g * g\n        new_params.append(p - dtype(learning_rate) * g "
+                                                                      "/ np.sqrt(a + dtype(epsilon)))\n",
+                                                           "        new_params.append(p - dtype(learning_rate) * g / np.sqrt(a + dtype(epsilon)))\n"
+                                                           "        a = a + g * g\n"), {"test_adagrad"}),
+    # rho weighs the new values and 1 - rho the old averages (in both moving averages)
+    "rmsprop_rho_swapped": ("rmsprop", mutate("rmsprop", "v = dtype(rho) * v + dtype(1 - rho) * g * g", "v = dtype(1 - rho) * v + dtype(rho) * g * g")
+                            .replace("mean_g = dtype(rho) * mean_g + dtype(1 - rho) * g", "mean_g = dtype(1 - rho) * mean_g + dtype(rho) * g"),
+                            {"test_rmsprop"}),
+    # centered: the moving average of g subtracted without squaring it
+    "rmsprop_centered_mean_not_squared": ("rmsprop", mutate("rmsprop", "denominator = v - mean_g * mean_g + dtype(epsilon)",
+                                                            "denominator = v - mean_g + dtype(epsilon)"), {"test_rmsprop"}),
+    "rmsprop_momentum_ignored": ("rmsprop", mutate("rmsprop", "        if momentum > 0:\n", "        if False:\n"), {"test_rmsprop"}),
+    # PyTorch's momentum: the buffer accumulates g / sqrt(d), the learning rate multiplies it (only a schedule tells them apart)
+    "rmsprop_pytorch_momentum": ("rmsprop", mutate("rmsprop", """        increment = dtype(learning_rate) * g / np.sqrt(denominator)
+        if momentum > 0:
+            b = dtype(momentum) * b + increment
+            new_params.append(p - b)
+        else:
+            new_params.append(p - increment)""", """        increment = g / np.sqrt(denominator)
+        if momentum > 0:
+            b = dtype(momentum) * b + increment
+            new_params.append(p - dtype(learning_rate) * b)
+        else:
+            new_params.append(p - dtype(learning_rate) * increment)"""), {"test_rmsprop"}),
+    # AMSGrad's mistakes break only test_adam: AdamW's check never asks for amsgrad
+    # the running maximum of the bias-corrected v / (1 - beta_2**t) instead of v
+    "adam_amsgrad_max_of_corrected_v": ("adam", mutate("adam", "v_max = np.maximum(v_max, v)",
+                                                       "v_max = np.maximum(v_max, v / (dtype(1) - dtype(np.float32(beta_2)) ** t))"), {"test_adam"}),
+    # the same in the paper's form, written from scratch: m_hat / (sqrt(max of v_hat) + epsilon)
+    "adam_amsgrad_max_of_v_hat_paper_form": ("adam", '''
+def adam_init(params):
+    return {"t": 0, "m": [0 * p for p in params], "v": [0 * p for p in params], "v_hat_max": [0 * p for p in params]}
+
+def adam_update(params, grads, state, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False):
+    t = state["t"] + 1
+    m = [beta_1 * m + (1 - beta_1) * g for m, g in zip(state["m"], grads)]
+    v = [beta_2 * v + (1 - beta_2) * g * g for v, g in zip(state["v"], grads)]
+    m_hat = [mi / (1 - beta_1 ** t) for mi in m]
+    v_hat = [vi / (1 - beta_2 ** t) for vi in v]
+    v_hat_max = [np.maximum(a, b) for a, b in zip(state["v_hat_max"], v_hat)] if amsgrad else state["v_hat_max"]
+    if amsgrad:
+        steps = [learning_rate * mh / (np.sqrt(vm) + epsilon) for mh, vm in zip(m_hat, v_hat_max)]
+    else:
+        steps = [learning_rate * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t) * mi / (np.sqrt(vi) + epsilon) for mi, vi in zip(m, v)]
+    return [p - s for p, s in zip(params, steps)], {"t": t, "m": m, "v": v, "v_hat_max": v_hat_max}
+''', {"test_adam"}),
+    # the running maximum taken of m instead of v (a one-letter slip)
+    "adam_amsgrad_max_of_m": ("adam", mutate("adam", "v_max = np.maximum(v_max, v)", "v_max = np.maximum(v_max, m)"), {"test_adam"}),
+    # the maximum kept in the state but the denominator still uses v
+    "adam_amsgrad_maximum_unused": ("adam", mutate("adam", "np.sqrt(v_max if amsgrad else v)", "np.sqrt(v)"), {"test_adam"}),
+    # the decay without the learning rate: theta - theta * weight_decay
+    "adamw_decay_without_learning_rate": ("adamw", mutate("adamw", "p - p * p.dtype.type(np.float32(weight_decay)) * p.dtype.type(learning_rate)",
+                                                          "p - p * p.dtype.type(np.float32(weight_decay))"), {"test_adamw"}),
+    # the decayed parameters computed, then the undecayed ones passed on to Adam
+    "adamw_decay_not_passed_on": ("adamw", mutate("adamw", "return adam_update(decayed, grads", "return adam_update(params, grads"),
+                                  {"test_adamw"}),
 }
 
 
@@ -190,24 +252,147 @@ def adam_update(params, grads, state, learning_rate, beta_1=0.9, beta_2=0.999, e
     return new_params, new
 ''',
     },
+    # float64 arithmetic and state for any parameters (cast back to the parameters' dtype), the moving averages written as
+    # v + (1 - rho) (g^2 - v), the momentum buffer always updated (momentum 0 makes it the increment), math.pow for beta^t
+    "float64_inside": {
+        "adagrad": '''
+def adagrad_init(params, initial_accumulator_value=0.1):
+    return tuple(np.full(p.shape, float(np.float32(initial_accumulator_value))) for p in params)   # Keras's float32 value, in float64
+
+def adagrad_update(params, grads, state, learning_rate, epsilon=1e-7):
+    accumulators = tuple(a + np.square(np.asarray(g, dtype=np.float64)) for a, g in zip(state, grads))
+    steps = [learning_rate * np.divide(g, np.sqrt(a + epsilon)) for g, a in zip(grads, accumulators)]
+    return [(p - s).astype(p.dtype) for p, s in zip(params, steps)], accumulators
+''',
+        "rmsprop": '''
+def rmsprop_init(params):
+    return [{"ms": np.zeros(p.shape), "mg": np.zeros(p.shape), "mom": np.zeros(p.shape)} for p in params]
+
+def rmsprop_update(params, grads, state, learning_rate, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False):
+    new_params, new_state = [], []
+    for p, g, slot in zip(params, grads, state):
+        g = np.asarray(g, dtype=np.float64)
+        ms = slot["ms"] + (1 - rho) * (g * g - slot["ms"])
+        mg = slot["mg"] + (1 - rho) * (g - slot["mg"]) if centered else slot["mg"]
+        d = ms - np.square(mg) + epsilon if centered else ms + epsilon
+        mom = momentum * slot["mom"] + learning_rate * g / np.sqrt(d)        # momentum = 0: the increment itself
+        new_params.append((p - mom).astype(p.dtype))
+        new_state.append({"ms": ms, "mg": mg, "mom": mom})
+    return new_params, new_state
+''',
+        "adam": '''
+import math
+
+def adam_init(params):
+    return {"step": 0, "slots": [[np.zeros(p.shape)] * 3 for p in params]}
+
+def adam_update(params, grads, state, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False):
+    t = state["step"] + 1
+    bias_1, bias_2 = 1 - math.pow(beta_1, t), 1 - math.pow(beta_2, t)
+    new_params, slots = [], []
+    for p, g, (m, v, v_max) in zip(params, grads, state["slots"]):
+        g = np.asarray(g, dtype=np.float64)
+        m = m * beta_1 + g * (1 - beta_1)
+        v = v * beta_2 + g * g * (1 - beta_2)
+        v_max = np.fmax(v_max, v)
+        root = np.sqrt(v_max if amsgrad else v)
+        new_params.append((p - learning_rate / bias_1 * m / (root / math.sqrt(bias_2) + epsilon / math.sqrt(bias_2))).astype(p.dtype))
+        slots.append([m, v, v_max])
+    return new_params, {"step": t, "slots": slots}
+''',
+        "adamw": '''
+def adamw_update(params, grads, state, learning_rate, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False):
+    shrink = 1.0 - learning_rate * weight_decay
+    decayed = [(np.asarray(p, dtype=np.float64) * shrink).astype(p.dtype) for p in params]
+    return adam_update(decayed, grads, state, learning_rate, beta_1, beta_2, epsilon, amsgrad)
+''',
+    },
+    # the betas rounded to float32 everywhere as the task allows (then Python floats), AdamW subtracting the old theta's decay
+    # after the Adam step (the same update), other association orders: lr / sqrt(a + eps) * g, (v + eps) - mean_g^2, d ** -0.5
+    "other_orders": {
+        "adagrad": '''
+def adagrad_init(params, initial_accumulator_value=0.1):
+    return {i: np.full_like(p, initial_accumulator_value) for i, p in enumerate(params)}
+
+def adagrad_update(params, grads, state, learning_rate, epsilon=1e-7):
+    new_state = {i: state[i] + np.power(g, 2) for i, g in enumerate(grads)}
+    return [p - learning_rate / np.sqrt(new_state[i] + epsilon) * g for i, (p, g) in enumerate(zip(params, grads))], new_state
+''',
+        "rmsprop": '''
+def rmsprop_init(params):
+    return [[np.zeros_like(p), np.zeros_like(p), np.zeros_like(p)] for p in params]
+
+def rmsprop_update(params, grads, state, learning_rate, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False):
+    out, new_state = [], []
+    for p, g, (v, mean_g, b) in zip(params, grads, state):
+        v = rho * v + (1 - rho) * np.square(g)
+        if centered:
+            mean_g = rho * mean_g + (1 - rho) * g
+        d = (v + epsilon) - (np.square(mean_g) if centered else 0)
+        increment = learning_rate * g * d ** -0.5
+        b = momentum * b + increment
+        out.append(p - (b if momentum > 0 else increment))
+        new_state.append([v, mean_g, b])
+    return out, new_state
+''',
+        "adam": '''
+def adam_init(params):
+    return {"t": 0, "m": [np.zeros_like(p) for p in params], "v": [np.zeros_like(p) for p in params],
+            "v_max": [np.zeros_like(p) for p in params]}
+
+def adam_update(params, grads, state, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False):
+    beta_1, beta_2 = float(np.float32(beta_1)), float(np.float32(beta_2))    # rounded as Keras stores them, back to Python floats
+    t = state["t"] + 1
+    alpha = learning_rate * (1 - beta_2 ** t) ** 0.5 / (1 - beta_1 ** t)
+    new = {"t": t, "m": [], "v": [], "v_max": []}
+    out = []
+    for p, g, m, v, v_max in zip(params, grads, state["m"], state["v"], state["v_max"]):
+        m = beta_1 * m + (1 - beta_1) * g
+        v = beta_2 * v + (1 - beta_2) * g * g
+        v_max = np.maximum(v_max, v)
+        out.append(p - alpha * m / (np.sqrt(v_max if amsgrad else v) + epsilon))
+        new["m"].append(m), new["v"].append(v), new["v_max"].append(v_max)
+    return out, new
+''',
+        "adamw": '''
+def adamw_update(params, grads, state, learning_rate, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False):
+    stepped, state = adam_update(params, grads, state, learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, amsgrad=amsgrad)
+    return [n - p * (weight_decay * learning_rate) for n, p in zip(stepped, params)], state     # the decay of the old theta
+''',
+    },
 }
 
 
 DIAGNOSES = [
-    ("adagrad_epsilon_outside", "test_adagrad", "inside the square root"),
-    ("adagrad_accumulator_from_zero", "test_adagrad", "not at 0"),
-    ("adam_without_bias_correction", "test_adam", "bias correction is missing"),
+    ("adagrad_epsilon_outside", "test_adagrad", "inside the square root", ("not at 0", "previous update")),
+    ("adagrad_accumulator_from_zero", "test_adagrad", "not at 0", ("inside the square root", "sqrt(1 + sum of g^2)")),
+    ("adagrad_accumulator_from_one", "test_adagrad", "sqrt(1 + sum of g^2)", ("not at 0", "previous update")),
+    ("adagrad_accumulates_g", "test_adagrad", "yours adds g itself", ("inside the square root", "not at 0", "previous update")),
+    ("adagrad_step_before_accumulating", "test_adagrad", "accumulator of the previous update",
+     ("inside the square root", "not at 0", "adds g itself")),
+    ("adam_without_bias_correction", "test_adam", "bias correction is missing", ("paper's form", "one ahead")),
     ("adam_float32_corrections", "test_adam", "computed in float32", ("paper's form", "bias correction is missing")),
     ("adam_without_epsilon", "test_adam", "epsilon is missing", ("paper's form",)),
-    ("adam_t_from_zero", "test_adam", "t must be 1 on the first update"),
+    ("adam_t_from_zero", "test_adam", "t must be 1 on the first update", ("bias correction is missing",)),
     ("adam_paper_epsilon", "test_adam", "the paper's form", ("epsilon is missing",)),
-    ("rmsprop_epsilon_outside", "test_rmsprop", "inside the square root: sqrt(v + epsilon)"),
-    ("rmsprop_not_centered", "test_rmsprop", "centered=True is ignored"),
-    ("adamw_decay_after_step", "test_adamw", "before the Adam step"),
-    ("adamw_as_l2", "test_adamw", "L2 regularisation"),
+    ("adam_amsgrad_max_of_corrected_v", "test_adam", "maximum of the bias-corrected v",
+     ("amsgrad=True is ignored", "takes it of m", "paper's form")),
+    ("adam_amsgrad_max_of_v_hat_paper_form", "test_adam", "maximum of the bias-corrected v",
+     ("amsgrad=True is ignored", "takes it of m", "paper's form")),
+    ("adam_amsgrad_max_of_m", "test_adam", "yours takes it of m", ("amsgrad=True is ignored", "bias-corrected v")),
+    ("adam_amsgrad_maximum_unused", "test_adam", "amsgrad=True is ignored", ("takes it of m", "bias-corrected v")),
+    ("rmsprop_epsilon_outside", "test_rmsprop", "inside the square root: sqrt(v + epsilon)", ("swapped",)),
+    ("rmsprop_not_centered", "test_rmsprop", "centered=True is ignored", ("subtracts mean_g itself", "swapped")),
+    ("rmsprop_rho_swapped", "test_rmsprop", "rho and 1 - rho are swapped", ("centered=True is ignored", "momentum is ignored", "inside the square")),
+    ("rmsprop_centered_mean_not_squared", "test_rmsprop", "yours subtracts mean_g itself", ("centered=True is ignored",)),
+    ("rmsprop_momentum_ignored", "test_rmsprop", "momentum is ignored", ("PyTorch's momentum",)),
+    ("rmsprop_pytorch_momentum", "test_rmsprop", "that is PyTorch's momentum", ("momentum is ignored",)),
+    ("adamw_decay_after_step", "test_adamw", "before the Adam step", ("L2 regularisation", "no weight decay at all", "subtracts theta")),
+    ("adamw_as_l2", "test_adamw", "L2 regularisation", ("must come before", "no weight decay at all")),
+    ("adamw_decay_without_learning_rate", "test_adamw", "yours subtracts theta * weight_decay",
+     ("must come before", "no weight decay at all", "L2 regularisation")),
+    ("adamw_decay_not_passed_on", "test_adamw", "no weight decay at all", ("must come before", "L2 regularisation", "subtracts theta")),
 ]
 
-(verdicts, test_solution_full_marks_honest_full_marks_and_blank_zero, test_wrong_answer_loses_the_cells_it_breaks,
- test_the_diagnosis_names_the_mistake, test_the_sandboxed_grader_gives_the_same_verdicts) = \
-    chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES,
-                          honest={name: variant_notebook(CHAPTER, sources) for name, sources in HONEST.items()})
+globals().update(chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES,
+                          honest={name: variant_notebook(CHAPTER, sources) for name, sources in HONEST.items()}))

@@ -18,13 +18,13 @@ SIGMOID_BODY = '''    x = np.asarray(x)
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)'''
 GELU_ARGUMENT = "special.erfc(-x * dtype(np.float32(0.7071067811865476)))"
 
-# student -> (cell, source, graded cells that must score 0); silu calls sigmoid, so the sigmoid's mistakes reach it
+# student -> (cell, source, graded cells that must score 0); silu is checked with the course's sigmoid: sigmoid's mistakes cost test_sigmoid only
 WRONG_ANSWERS = {
-    "sigmoid_naive": ("sigmoid", mutate("sigmoid", SIGMOID_BODY, "    return 1 / (1 + np.exp(-x))"), {"test_sigmoid", "test_silu"}),
+    "sigmoid_naive": ("sigmoid", mutate("sigmoid", SIGMOID_BODY, "    return 1 / (1 + np.exp(-x))"), {"test_sigmoid"}),
     "sigmoid_where_both_branches": ("sigmoid", mutate("sigmoid", SIGMOID_BODY, "    return np.where(x >= 0, 1 / (1 + np.exp(-x)), np.exp(x) "
                                                                                "/ (1 + np.exp(x)))"),
-                                    {"test_sigmoid", "test_silu"}),
-    "sigmoid_tanh_form": ("sigmoid", mutate("sigmoid", SIGMOID_BODY, "    return 0.5 * (1 + np.tanh(0.5 * x))"), {"test_sigmoid", "test_silu"}),
+                                    {"test_sigmoid"}),
+    "sigmoid_tanh_form": ("sigmoid", mutate("sigmoid", SIGMOID_BODY, "    return 0.5 * (1 + np.tanh(0.5 * x))"), {"test_sigmoid"}),
     "tanh_derivative_by_cosh": ("tanh", mutate("tanh", "    t = np.tanh(x)\n    return 1 - t * t", "    return 1 / np.cosh(x) ** 2"), {"test_tanh"}),
     "relu_derivative_one_at_zero": ("relu", mutate("relu", "(np.asarray(x) > 0)", "(np.asarray(x) >= 0)"), {"test_relu"}),
     "leaky_relu_layer_default": ("leaky_relu", mutate("leaky_relu", "negative_slope=0.2", "negative_slope=0.3"), {"test_leaky_relu"}),
@@ -39,6 +39,46 @@ WRONG_ANSWERS = {
     "dead_units_strictly_negative": ("dead", mutate("dead", "pre_activations <= 0", "pre_activations < 0"), {"test_dead_relu_fraction"}),
     "dead_fraction_of_entries": ("dead", mutate("dead", "np.mean(np.all(pre_activations <= 0, axis=0))", "np.mean(pre_activations <= 0)"),
                                  {"test_dead_relu_fraction"}),
+    # the derivative of the sigmoid written with the pattern of tanh's, 1 - s^2
+    "sigmoid_derivative_like_tanh": ("sigmoid", mutate("sigmoid", "    return s * (1 - s)", "    return 1 - s * s"), {"test_sigmoid"}),
+    # tanh through its definition with exp: overflows (inf / inf) for |x| > 710
+    "tanh_via_exp": ("tanh", mutate("tanh", "    return np.tanh(x)\n", "    return (np.exp(x) - np.exp(-x)) / (np.exp(x) + np.exp(-x))\n"),
+                     {"test_tanh"}),
+    # precedence: tanh of x squared instead of tanh(x) squared
+    "tanh_derivative_tanh_of_square": ("tanh", mutate("tanh", "    t = np.tanh(x)\n    return 1 - t * t", "    return 1 - np.tanh(x ** 2)"),
+                                       {"test_tanh"}),
+    # the derivative's negative branch copied from the function: negative_slope * x instead of negative_slope
+    "leaky_relu_derivative_slope_times_x": ("leaky_relu", mutate("leaky_relu", "x.dtype.type(1), x.dtype.type(negative_slope))",
+                                                                 "x.dtype.type(1), x.dtype.type(negative_slope) * x)"), {"test_leaky_relu"}),
+    # only the hidden tests with alpha = 2 and 0.5 see it
+    "elu_derivative_without_alpha": ("elu", mutate("elu", "x.dtype.type(alpha) * np.exp(np.minimum(x, 0))", "np.exp(np.minimum(x, 0))"),
+                                     {"test_elu"}),
+    # expm1 already subtracts the 1
+    "elu_expm1_minus_one": ("elu", mutate("elu", "x.dtype.type(alpha) * np.expm1(np.minimum(x, 0))",
+                                          "x.dtype.type(alpha) * (np.expm1(np.minimum(x, 0)) - 1)"), {"test_elu"}),
+    # sqrt(2)/pi for sqrt(2/pi), in the value and the derivative
+    "gelu_tanh_constant_sqrt2_over_pi": ("gelu", mutate("gelu", "dtype(0.7978845608028654)", "dtype(np.sqrt(2) / np.pi)"), {"test_gelu"}),
+    # the correction term with x**2 instead of x**3 (and its derivative 2 k x)
+    "gelu_tanh_square_not_cube": ("gelu", mutate("gelu", "x**3", "x**2").replace("(1 + 3 * k * x * x)", "(1 + 2 * k * x)"), {"test_gelu"}),
+    # approximate=True ignored: always the exact form
+    "gelu_approximate_ignored": ("gelu", mutate("gelu", "    if approximate:\n", "    if False:\n"), {"test_gelu"}),
+    # always the tanh approximation, also for approximate=False (keras.ops.gelu's default)
+    "gelu_always_tanh": ("gelu", mutate("gelu", "    if approximate:\n", "    if True:\n"), {"test_gelu"}),
+    # gelu'(x) = Phi(x) only: the product rule's x * phi(x) is missing
+    "gelu_derivative_without_x_phi": ("gelu", mutate("gelu", "    return dtype(0.5) * special.erfc(-x * r) + x * r * np.exp(-(x * r) ** 2) * "
+                                                             "dtype(1 / np.sqrt(np.pi))", "    return dtype(0.5) * special.erfc(-x * r)"),
+                                      {"test_gelu"}),
+    # silu as the sigmoid alone: the factor x is missing
+    "silu_without_x": ("silu", mutate("silu", "    return np.asarray(x) * sigmoid(x)", "    return sigmoid(x)"), {"test_silu"}),
+    # the product rule's first term sigmoid(x) missing from the derivative
+    "silu_derivative_without_sigmoid_term": ("silu", mutate("silu", "    return s * (1 + np.asarray(x) * (1 - s))",
+                                                            "    return np.asarray(x) * s * (1 - s)"), {"test_silu"}),
+    # the number of dead units, not their fraction
+    "dead_count_not_fraction": ("dead", mutate("dead", "np.mean(np.all(pre_activations <= 0, axis=0))",
+                                               "np.sum(np.all(pre_activations <= 0, axis=0))"), {"test_dead_relu_fraction"}),
+    # a unit counted dead when it is 0 for some example (any instead of all)
+    "dead_any_example": ("dead", mutate("dead", "np.all(pre_activations <= 0, axis=0)", "np.any(pre_activations <= 0, axis=0)"),
+                         {"test_dead_relu_fraction"}),
 }
 
 
@@ -139,25 +179,301 @@ def dead_relu_fraction(X, W, b):
     return dead / W.shape[1]
 ''',
     },
+    # identities: logaddexp for the sigmoid and sigma(x) sigma(-x) for its derivative, tanh from expm1(-2|x|), sech^2 from exp(-2|x|),
+    # relu as (x + |x|) / 2, leaky as a maximum, ELU as positive part plus negative part (derivative elu + alpha), GELU through
+    # scipy's normal CDF and the tanh form as a sigmoid (0.5 (1 + tanh u) = sigmoid(2u)), float64 inside for float32 inputs
+    "identities": {
+        "sigmoid": '''
+def sigmoid(x):
+    x = np.asarray(x)
+    return np.exp(-np.logaddexp(0.0, -x.astype(np.float64))).astype(x.dtype)      # 1 / (1 + exp(-x)) = exp(-log(1 + exp(-x)))
+
+def sigmoid_derivative(x):
+    x = np.asarray(x)
+    return sigmoid(x) * sigmoid(-x)                                               # 1 - sigmoid(x) = sigmoid(-x)
+''',
+        "tanh": '''
+def tanh(x):
+    x = np.asarray(x)
+    e = np.expm1(-2 * np.abs(x))                                                  # exp(-2|x|) - 1, in (-1, 0]
+    return np.sign(x) * (-e / (2 + e))
+
+def tanh_derivative(x):
+    x = np.asarray(x)
+    e = np.exp(-2 * np.abs(x).astype(np.float64))
+    return (4 * e / (1 + e) ** 2).astype(x.dtype)                                  # sech^2, never overflows
+''',
+        "relu": '''
+def relu(x):
+    x = np.asarray(x)
+    return (x + np.abs(x)) / 2
+
+def relu_derivative(x):
+    x = np.asarray(x)
+    return np.clip(np.sign(x), 0, 1)
+''',
+        "leaky_relu": '''
+def leaky_relu(x, negative_slope=0.2):
+    x = np.asarray(x)
+    return np.maximum(x, x.dtype.type(negative_slope) * x)                       # 0 < negative_slope < 1
+
+def leaky_relu_derivative(x, negative_slope=0.2):
+    x = np.asarray(x)
+    return (1 - (1 - negative_slope) * (x <= 0)).astype(x.dtype)
+''',
+        "elu": '''
+def elu(x, alpha=1.0):
+    x = np.asarray(x)
+    return np.maximum(x, 0) + alpha * np.expm1(np.minimum(x, 0))
+
+def elu_derivative(x, alpha=1.0):
+    x = np.asarray(x)
+    return np.where(x > 0, 1, elu(x, alpha) + alpha).astype(x.dtype)              # alpha exp(x) = elu(x) + alpha for x <= 0
+''',
+        "gelu": '''
+def gelu(x, approximate=False):
+    x = np.asarray(x)
+    x64 = x.astype(np.float64)
+    if approximate:
+        u = np.sqrt(2 / np.pi) * (x64 + 0.044715 * x64 ** 3)
+        return (x64 * special.expit(2 * u)).astype(x.dtype)                        # 0.5 (1 + tanh(u)) = sigmoid(2u)
+    return (x64 * special.ndtr(x64)).astype(x.dtype)                               # Phi, scipy's normal CDF
+
+def gelu_derivative(x, approximate=False):
+    x = np.asarray(x)
+    x64 = x.astype(np.float64)
+    if approximate:
+        c, k = np.sqrt(2 / np.pi), 0.044715
+        s = special.expit(2 * c * (x64 + k * x64 ** 3))
+        return (s + x64 * 2 * s * (1 - s) * c * (1 + 3 * k * x64 ** 2)).astype(x.dtype)
+    return (special.ndtr(x64) + x64 * np.exp(-x64 * x64 / 2) / np.sqrt(2 * np.pi)).astype(x.dtype)
+''',
+        "silu": '''
+def silu(x):
+    x = np.asarray(x)
+    return (x * np.exp(-np.logaddexp(0.0, -x.astype(np.float64)))).astype(x.dtype)
+
+def silu_derivative(x):
+    x = np.asarray(x)
+    x64 = x.astype(np.float64)
+    s, s_minus = np.exp(-np.logaddexp(0.0, -x64)), np.exp(-np.logaddexp(0.0, x64))   # sigmoid(x), sigmoid(-x) = 1 - sigmoid(x)
+    return (s * (1 + x64 * s_minus)).astype(x.dtype)
+''',
+        "dead": '''
+def dead_relu_fraction(X, W, b):
+    alive = np.any(X @ W + b > 0, axis=0)
+    return float(np.mean(~alive))
+''',
+    },
+    # explicit loops over the elements with the math module (float64 inside), other expressions of the same branches
+    "loops": {
+        "sigmoid": '''
+import math
+
+def sigmoid(x):
+    x = np.asarray(x)
+    out = np.empty(x.shape, dtype=x.dtype)
+    for i in np.ndindex(x.shape):
+        v = float(x[i])
+        out[i] = 1 / (1 + math.exp(-v)) if v >= 0 else math.exp(v) / (1 + math.exp(v))
+    return out
+
+def sigmoid_derivative(x):
+    x = np.asarray(x)
+    out = np.empty(x.shape, dtype=x.dtype)
+    for i in np.ndindex(x.shape):
+        e = math.exp(-abs(float(x[i])))
+        out[i] = e / (1 + e) ** 2                                                   # s (1 - s), the same for x and -x
+    return out
+''',
+        "tanh": '''
+import math
+
+def tanh(x):
+    x = np.asarray(x)
+    out = np.empty(x.shape, dtype=x.dtype)
+    for i in np.ndindex(x.shape):
+        out[i] = math.tanh(float(x[i]))
+    return out
+
+def tanh_derivative(x):
+    t = tanh(x)
+    return 1 - t ** 2
+''',
+        "relu": '''
+def relu(x):
+    x = np.asarray(x)
+    out = x.copy()
+    for i in np.ndindex(x.shape):
+        if not x[i] > 0:
+            out[i] = 0
+    return out
+
+def relu_derivative(x):
+    x = np.asarray(x)
+    return np.heaviside(x, 0).astype(x.dtype)                                      # heaviside(0) = 0
+''',
+        "leaky_relu": '''
+def leaky_relu(x, negative_slope=0.2):
+    x = np.asarray(x)
+    return np.maximum(x, 0) + x.dtype.type(negative_slope) * np.minimum(x, 0)
+
+def leaky_relu_derivative(x, negative_slope=0.2):
+    x = np.asarray(x)
+    out = np.empty_like(x)
+    for i in np.ndindex(x.shape):
+        out[i] = 1.0 if x[i] > 0 else negative_slope
+    return out
+''',
+        "elu": '''
+import math
+
+def elu(x, alpha=1.0):
+    x = np.asarray(x)
+    out = np.empty_like(x)
+    for i in np.ndindex(x.shape):
+        v = float(x[i])
+        out[i] = v if v > 0 else alpha * math.expm1(v)
+    return out
+
+def elu_derivative(x, alpha=1.0):
+    x = np.asarray(x)
+    out = np.empty_like(x)
+    for i in np.ndindex(x.shape):
+        v = float(x[i])
+        out[i] = 1.0 if v > 0 else alpha * math.exp(v)
+    return out
+''',
+        "gelu": '''
+import math
+
+def gelu(x, approximate=False):
+    x = np.asarray(x)
+    out = np.empty_like(x)
+    for i in np.ndindex(x.shape):
+        v = float(x[i])
+        if approximate:
+            out[i] = 0.5 * v * (1 + math.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v ** 3)))
+        else:
+            out[i] = 0.5 * v * math.erfc(-v / math.sqrt(2))
+    return out
+
+def gelu_derivative(x, approximate=False):
+    x = np.asarray(x)
+    out = np.empty_like(x)
+    for i in np.ndindex(x.shape):
+        v = float(x[i])
+        if approximate:
+            c, k = math.sqrt(2 / math.pi), 0.044715
+            t = math.tanh(c * (v + k * v ** 3))
+            out[i] = 0.5 * (1 + t) + 0.5 * v * (1 - t) * (1 + t) * c * (1 + 3 * k * v * v)
+        else:
+            out[i] = 0.5 * math.erfc(-v / math.sqrt(2)) + v * math.exp(-v * v / 2) / math.sqrt(2 * math.pi)
+    return out
+''',
+        "silu": '''
+def silu(x):
+    x = np.asarray(x)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, x / (1 + e), x * e / (1 + e))
+
+def silu_derivative(x):
+    x = np.asarray(x)
+    x64 = x.astype(np.float64)
+    e = np.exp(-np.abs(x64))
+    s = np.where(x64 >= 0, 1 / (1 + e), e / (1 + e))
+    return (s * (1 + x64) - x64 * s * s).astype(x.dtype)                           # s + x s (1 - s), expanded
+''',
+        "dead": '''
+def dead_relu_fraction(X, W, b):
+    highest = np.max(X @ W + b, axis=0)                                             # a unit is dead if even its largest z is <= 0
+    return np.count_nonzero(highest <= 0) / len(b)
+''',
+    },
+    # arithmetic in the input's own dtype with Python-float constants (NumPy scalars such as np.sqrt(2) would promote float32)
+    "native_dtype": {
+        "relu": '''
+def relu(x):
+    x = np.asarray(x)
+    return x * (x > 0)
+
+def relu_derivative(x):
+    x = np.asarray(x)
+    return np.greater(x, 0).astype(x.dtype)
+''',
+        "leaky_relu": '''
+def leaky_relu(x, negative_slope=0.2):
+    x = np.asarray(x)
+    return np.where(x > 0, x, x * negative_slope)
+
+def leaky_relu_derivative(x, negative_slope=0.2):
+    x = np.asarray(x)
+    return np.where(x > 0, 1.0, negative_slope).astype(x.dtype)
+''',
+        "gelu": '''
+import math
+
+def gelu(x, approximate=False):
+    x = np.asarray(x)
+    if approximate:
+        u = math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)
+        return x - 0.5 * x * (1 - np.tanh(u))                                     # x Phi(x) = x - x (1 - Phi(x))
+    return 0.5 * x * special.erfc(-x / math.sqrt(2))
+
+def gelu_derivative(x, approximate=False):
+    x = np.asarray(x)
+    if approximate:
+        c, k = math.sqrt(2 / math.pi), 0.044715
+        t = np.tanh(c * (x + k * x ** 3))
+        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * k * x * x)
+    return 0.5 * special.erfc(-x / math.sqrt(2)) + x * np.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+''',
+        "silu": '''
+def silu(x):
+    x = np.asarray(x)
+    return x * sigmoid(x)
+
+def silu_derivative(x):
+    x = np.asarray(x)
+    s = sigmoid(x)
+    return s + x * s * sigmoid(-x)                                                  # 1 - sigmoid(x) = sigmoid(-x)
+''',
+    },
 }
 
 
+NAIVE_EXP = "exp(-x) overflows for x below about -710"
+BOTH_BRANCHES = "np.where computes both branches"
 DIAGNOSES = [
-    ("sigmoid_naive", "test_sigmoid", "overflow encountered in exp"),
-    ("sigmoid_where_both_branches", "test_sigmoid", "np.where computes both branches"),
-    ("sigmoid_tanh_form", "test_sigmoid", "cancels for x << 0"),
+    ("sigmoid_naive", "test_sigmoid", NAIVE_EXP, (BOTH_BRANCHES,)),
+    ("sigmoid_where_both_branches", "test_sigmoid", BOTH_BRANCHES, (NAIVE_EXP,)),
+    ("sigmoid_tanh_form", "test_sigmoid", "cancels for x << 0", ("1 - 1/(1 + exp(x))",)),
+    ("sigmoid_derivative_like_tanh", "test_sigmoid", "pattern of tanh's derivative", ("sigmoid(x) itself",)),
     ("relu_derivative_one_at_zero", "test_relu", "derivative is 0 (x > 0, not x >= 0)"),
-    ("tanh_derivative_by_cosh", "test_tanh", "1 - tanh(x)**2", ("np.where",)),
-    ("elu_overflows_in_where", "test_elu", "np.where computes both branches"),
-    ("leaky_relu_derivative_one_at_zero", "test_leaky_relu", "the negative slope"),
-    ("leaky_relu_layer_default", "test_leaky_relu", "keras.layers.LeakyReLU layer"),
-    ("elu_derivative_one_at_zero", "test_elu", "alpha * exp(0)"),
-    ("gelu_erf_form", "test_gelu", "loses every digit"),
-    ("dead_units_strictly_negative", "test_dead_relu_fraction", "use <= 0"),
-    ("dead_fraction_of_entries", "test_dead_relu_fraction", "for every example"),
+    ("tanh_derivative_by_cosh", "test_tanh", "1 - tanh(x)**2", (BOTH_BRANCHES, "written with exp")),
+    ("tanh_via_exp", "test_tanh", "tanh (or its derivative) written with exp overflows", (BOTH_BRANCHES, "cosh")),
+    ("tanh_derivative_tanh_of_square", "test_tanh", "np.tanh(x**2) is tanh of x squared"),
+    ("elu_overflows_in_where", "test_elu", BOTH_BRANCHES, (NAIVE_EXP,)),
+    ("leaky_relu_derivative_one_at_zero", "test_leaky_relu", "the negative slope", ("multiplies by x",)),
+    ("leaky_relu_layer_default", "test_leaky_relu", "keras.layers.LeakyReLU layer", ("PyTorch",)),
+    ("leaky_relu_derivative_slope_times_x", "test_leaky_relu", "still multiplies by x", ("at x = 0",)),
+    ("elu_derivative_one_at_zero", "test_elu", "alpha * exp(0)", ("alpha is missing",)),
+    ("elu_derivative_without_alpha", "test_elu", "alpha is missing from the derivative", ("at x = 0",)),
+    ("elu_expm1_minus_one", "test_elu", "np.expm1(x) already is exp(x) - 1", (BOTH_BRANCHES,)),
+    ("gelu_erf_form", "test_gelu", "loses every digit", ("tanh approximation",)),
+    ("gelu_tanh_constant_sqrt2_over_pi", "test_gelu", "your constant c is sqrt(2)/pi", ("x^2", "sqrt(2 pi)", "2/pi =")),
+    ("gelu_tanh_square_not_cube", "test_gelu", "yours uses x^2", ("constant c",)),
+    ("gelu_approximate_ignored", "test_gelu", "approximate=True asks for the tanh approximation", ("exact by default",)),
+    ("gelu_always_tanh", "test_gelu", "keras.activations.gelu is exact by default", ("approximate=True asks",)),
+    ("gelu_derivative_without_x_phi", "test_gelu", "gelu'(x) = Phi(x) + x phi(x)", ("loses every digit",)),
+    ("silu_without_x", "test_silu", "silu(x) is x * sigmoid(x)", ("product rule",)),
+    ("silu_derivative_without_sigmoid_term", "test_silu", "the product rule's first term is missing", ("silu(x) is x",)),
+    ("dead_units_strictly_negative", "test_dead_relu_fraction", "use <= 0", ("only if its output is 0", "number of dead units")),
+    ("dead_fraction_of_entries", "test_dead_relu_fraction", "fraction of zero outputs over all examples and units",
+     ("use <= 0", "number of dead units")),
+    ("dead_count_not_fraction", "test_dead_relu_fraction", "that is the number of dead units", ("only if its output is 0",)),
+    ("dead_any_example", "test_dead_relu_fraction", "0 for some examples is alive", ("fraction of zero outputs",)),
 ]
 
-(verdicts, test_solution_full_marks_honest_full_marks_and_blank_zero, test_wrong_answer_loses_the_cells_it_breaks,
- test_the_diagnosis_names_the_mistake, test_the_sandboxed_grader_gives_the_same_verdicts) = \
-    chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES,
-                          honest={name: variant_notebook(CHAPTER, sources) for name, sources in HONEST.items()})
+globals().update(chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES,
+                          honest={name: variant_notebook(CHAPTER, sources) for name, sources in HONEST.items()}))

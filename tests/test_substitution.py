@@ -113,6 +113,9 @@ def test_a_plan_that_checks_a_function_after_substituting_it_is_refused():
 
     _check_substitution_order("fine", [cell("test_sigmoid", ("sigmoid", "sigmoid_derivative")),
                                        cell("test_silu", ("silu", "silu_derivative"), ("sigmoid",))])
+    # AdamW's check hands the update the student's adam_init, which the course's replaces: that call checks only adamw_update
+    adamw = cell("test_adamw", ("adam_init", "adamw_update"), ("adam_init", "adam_update"))
+    _check_substitution_order("adamw", [cell("test_adam", ("adam_init", "adam_update")), adamw, adamw])
     with pytest.raises(GradingError, match="sigmoid"):
         _check_substitution_order("reversed", [cell("test_silu", ("silu", "silu_derivative"), ("sigmoid",)),
                                                cell("test_sigmoid", ("sigmoid", "sigmoid_derivative"))])

@@ -49,6 +49,8 @@ def _mistakes(name: str, x: np.ndarray, arguments: dict):
         if name == "leaky_relu":
             slope = arguments.get("negative_slope", 0.2)
             derivative.append(Mistake(np.where(x >= 0, 1.0, slope), f"at x = 0 TensorFlow's derivative is the negative slope ({slope}), not 1."))
+            derivative.append(Mistake(np.where(x > 0, 1.0, slope * x), "the derivative of negative_slope * x is the constant negative_slope: "
+                                                                       "your negative branch still multiplies by x."))
             if "negative_slope" not in arguments:
                 for wrong, source in ((0.3, "the default of the keras.layers.LeakyReLU layer"), (0.01, "PyTorch's default")):
                     value.append(Mistake(np.where(x > 0, x, wrong * x), f"your default slope is {wrong}, {source}; "
@@ -60,35 +62,98 @@ def _mistakes(name: str, x: np.ndarray, arguments: dict):
             if alpha != 1.0:
                 derivative.append(Mistake(np.where(x >= 0, 1.0, alpha * np.exp(x)), "at x = 0 TensorFlow's derivative is alpha * exp(0) = "
                                                                                     f"{alpha} (the branch x > 0 is 1)."))
+                derivative.append(Mistake(np.where(x > 0, 1.0, np.exp(np.minimum(x, 0))), "alpha is missing from the derivative: its negative "
+                                                                                           "branch is alpha * exp(x)."))
+            value.append(Mistake(np.where(x > 0, x, alpha * (np.expm1(np.minimum(x, 0)) - 1)), "np.expm1(x) already is exp(x) - 1: subtracting "
+                                                                                                "1 again moves the negative branch down by alpha."))
         if name == "gelu":
-            if arguments.get("approximate", False):
-                value.append(Mistake(0.5 * x * special.erfc(-x / np.sqrt(2)), "approximate=True asks for the tanh approximation "
-                                                                               "0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."))
-            else:
-                for r in (np.float32(1 / np.sqrt(2)), 1 / np.sqrt(2)):  # with TensorFlow's float32 constant or the exact one
-                    value.append(Mistake(0.5 * x * (1 + special.erf(x * float(r))), "0.5 x (1 + erf(x / sqrt 2)) cancels to 0 for x below about -6: "
-                                                                                    "1 + erf(...) loses every digit. Use 0.5 x erfc(-x / sqrt 2)."))
-                t = np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3))
-                value.append(Mistake(0.5 * x * (1 + t), "that is the tanh approximation; keras.activations.gelu is exact by default "
-                                                        "(approximate=False)."))
+            gelu_value, gelu_derivative = _gelu_mistakes(x, arguments.get("approximate", False))
+            value += gelu_value
+            derivative += gelu_derivative
         if name == "sigmoid":
             s = 1 / (1 + np.exp(-x))
             value.append(Mistake(1 - 1 / (1 + np.exp(x)), "1 - 1/(1 + exp(x)) cancels for x << 0: use exp(x) / (1 + exp(x)) there."))
             value.append(Mistake(0.5 * (1 + np.tanh(x / 2)), "0.5 (1 + tanh(x/2)) cancels for x << 0 (1 + tanh is 1 - 1); use exp(x) / (1 + "
                                                              "exp(x)) there."))
             derivative.append(Mistake(s, "that is sigmoid(x) itself; its derivative is sigmoid(x) (1 - sigmoid(x))."))
+            derivative.append(Mistake(1 - s * s, "1 - s^2 is the pattern of tanh's derivative; the sigmoid's is s (1 - s), with s = sigmoid(x)."))
+        if name == "tanh":
+            derivative.append(Mistake(1 - np.tanh(x * x), "np.tanh(x**2) is tanh of x squared; the derivative is 1 - np.tanh(x)**2, "
+                                                          "the square of tanh(x)."))
+        if name == "silu":
+            s = special.expit(x)
+            value.append(Mistake(s, "that is sigmoid(x); silu(x) is x * sigmoid(x)."))
+            derivative.append(Mistake(x * s * (1 - s), "the product rule's first term is missing: silu'(x) = sigmoid(x) + x sigmoid'(x) "
+                                                       "= sigmoid(x) (1 + x (1 - sigmoid(x)))."))
     return value, derivative
 
 
-def _warning_hint(warning: str) -> str:
-    """The likely cause of a NumPy warning, read from the warning itself (no cause when it names none we know)."""
-    if "in cosh" in warning or "in sinh" in warning:
+def _gelu_mistakes(x: np.ndarray, approximate: bool) -> tuple[list, list]:
+    """(value mistakes, derivative mistakes) of GELU on float64 ``x``: the exact form or the tanh approximation (``approximate``)."""
+    value, derivative = [], []
+    roots = (np.float32(1 / np.sqrt(2)), 1 / np.sqrt(2))  # TensorFlow's float32 1/sqrt(2) or the exact one
+    c, k = np.sqrt(2 / np.pi), 0.044715
+    if approximate:
+        for r in roots:
+            value.append(Mistake(0.5 * x * special.erfc(-x * float(r)), "approximate=True asks for the tanh approximation "
+                                                                         "0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."))
+        for wrong_c, written in ((np.sqrt(2) / np.pi, "sqrt(2)/pi"), (np.sqrt(2 * np.pi), "sqrt(2 pi)"), (2 / np.pi, "2/pi")):
+            hint = f"your constant c is {written} = {wrong_c:.6g}; the tanh approximation uses c = sqrt(2/pi) = 0.797885."
+            value.append(Mistake(_gelu_tanh(x, wrong_c, k, 3)[0], hint))
+            derivative.append(Mistake(_gelu_tanh(x, wrong_c, k, 3)[1], hint))
+        value.append(Mistake(_gelu_tanh(x, c, k, 2)[0], "the approximation's correction term is 0.044715 x^3, the cube of x; yours uses x^2."))
+        derivative.append(Mistake(_gelu_tanh(x, c, k, 2)[1], "the approximation's correction term is 0.044715 x^3 (its derivative "
+                                                             "3 * 0.044715 x^2); yours uses x^2."))
+        first_term = 0.5 * (1 + np.tanh(c * (x + k * x**3)))
+        derivative.append(Mistake(first_term, "the product rule's second term is missing: the derivative of 0.5 x (1 + tanh(u)) is "
+                                              "0.5 (1 + tanh(u)) + 0.5 x (1 - tanh(u)^2) u'."))
+        return value, derivative
+    for r in roots:
+        value.append(Mistake(0.5 * x * (1 + special.erf(x * float(r))), "0.5 x (1 + erf(x / sqrt 2)) cancels to 0 for x below about -6: "
+                                                                        "1 + erf(...) loses every digit. Use 0.5 x erfc(-x / sqrt 2)."))
+        derivative.append(Mistake(0.5 * special.erfc(-x * float(r)), "the product rule's second term is missing: gelu'(x) = Phi(x) + x phi(x), "
+                                                                      "with phi(x) = exp(-x^2/2) / sqrt(2 pi)."))
+    value.append(Mistake(_gelu_tanh(x, c, k, 3)[0], "that is the tanh approximation; keras.activations.gelu is exact by default "
+                                                    "(approximate=False)."))
+    return value, derivative
+
+
+def _gelu_tanh(x: np.ndarray, c: float, k: float, power: int) -> tuple[np.ndarray, np.ndarray]:
+    """0.5 x (1 + tanh(c (x + k x^power))) and its derivative, in float64: the tanh approximation with the constants a student used."""
+    t = np.tanh(c * (x + k * x**power))
+    return 0.5 * x * (1 + t), 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + power * k * x ** (power - 1))
+
+
+def _warning_hint(name: str, warnings: list[str], exact: bool) -> str:
+    """The likely cause of the NumPy ``warnings`` of activation ``name``, read from the warnings and from whether the
+    results are nevertheless right (``exact``); no cause when they do not tell it apart from others.
+
+    An exp that overflows to inf in a result that comes out right was either harmless in the formula itself
+    (1 / (1 + inf) = 0: the naive sigmoid) or discarded afterwards: when the overflow also made an inf / inf = nan
+    that is not in the result, a branch was computed where it is not used (np.where computes both branches).
+    ELU uses exp only for x <= 0, where it cannot overflow: its overflow is always in a branch it does not use.
+    """
+    text = " ".join(warnings)
+    if "in cosh" in text or "in sinh" in text:
         return (" Likely cause: cosh (or sinh) of a large argument overflows: write the derivative with tanh, 1 - tanh(x)**2, "
                 "which stays between 0 and 1.")
-    if "in exp" in warning:
-        return (" Likely cause: exp of a large argument, evaluated even where its branch is not used (np.where computes both "
-                "branches): use exp(-|x|), or np.minimum(x, 0) inside exp.")
-    return ""
+    if "overflow encountered in exp" not in text:
+        return ""
+    nan = "invalid value" in text
+    if name == "tanh":
+        return (" Likely cause: tanh (or its derivative) written with exp overflows for |x| above about 710 (89 in float32)"
+                f"{', and inf / inf is nan' if nan else ''}: use np.tanh, and 1 - tanh(x)**2 for the derivative.")
+    if name == "elu":
+        return (" Likely cause: exp(x) was computed for large positive x, where ELU does not use it (np.where computes both branches, "
+                "as does any expression of all of x): evaluate exp on np.minimum(x, 0) only.")
+    if name in ("sigmoid", "silu") and exact:
+        if nan:
+            return (" Likely cause: exp of a large argument, evaluated even where its branch is not used (np.where computes both "
+                    "branches): the overflow made a nan (such as exp(x) / (1 + exp(x)) = inf / inf for x >> 0) that your result then discarded. "
+                    "Use exp(-|x|) in both branches.")
+        return (" Likely cause: exp(-x) overflows for x below about -710 (-89 in float32); the result there is still right (an inf in "
+                "the denominator gives 0), but NumPy warns. Exponentiate only -|x| (never a positive number): exp(-|x|) serves both signs.")
+    return " (An exponential overflows: exponentiate only -|x| or np.minimum(x, 0), which never exceed 0.)"
 
 
 def exact_forms(name: str, x: np.ndarray, arguments: dict) -> tuple[list, list]:
@@ -112,6 +177,10 @@ def _first_difference(actual, expected, rtol, atol) -> int | None:
         return None
     bad = np.flatnonzero(~close) if close.shape == expected.shape else []  # flat indices
     return int(bad[0]) if len(bad) else None
+
+
+# The exercise's activations written with another of its activations: checked with the course's version of that one
+USES_OTHER_ACTIVATIONS = {"silu": ("sigmoid",)}
 
 
 def check_activation(name: str, function: Callable, derivative: Callable, dtype=np.float64, x=None, **arguments) -> None:
@@ -143,8 +212,10 @@ def check_activation(name: str, function: Callable, derivative: Callable, dtype=
         __tracebackhide__ = True
         values, derivatives, warnings, modified = result
         if warnings:
+            exact = (_first_difference(values, expected_value, rtol, atol) is None
+                     and _first_difference(derivatives, expected_derivative, rtol, derivative_atol) is None)
             fail(f"{name} or {name}_derivative printed a NumPy warning on {span}:\n  {warnings[0]}\n"
-                 f"Your functions must be silent.{_warning_hint(warnings[0])}")
+                 f"Your functions must be silent.{_warning_hint(name, warnings, exact)}")
         if modified:
             fail(f"{name} or {name}_derivative changed its input x in place; return a new array.")
         for what, actual, expected, mistakes, alternatives, tolerance in (
@@ -159,7 +230,7 @@ def check_activation(name: str, function: Callable, derivative: Callable, dtype=
             assert_matches(actual, expected, what=what, reference=reference, rtol=rtol, atol=tolerance, axis_names=("input",) if x.ndim == 1 else (),
                            mistakes=mistakes, alternatives=alternatives, context=span + where)
 
-    case = Case((x,), judge, kwargs=dict(arguments), driver="evaluate_activation")
+    case = Case((x,), judge, kwargs=dict(arguments), driver="evaluate_activation", substitutes=USES_OTHER_ACTIVATIONS.get(name, ()))
     run_check((function, derivative), [case], f"{name} and {name}_derivative match Keras and tf.GradientTape on {span}, silently.")
 
 

@@ -99,7 +99,7 @@ def run_optimizer(init: Callable, update: Callable, params0: list, gradient: Cal
             raise TypeError(f"the update must return a tuple (new_params, new_state); it returned {type(returned).__name__}")
         params, state = returned
         params = [np.array(p) for p in params]
-        modified = modified or any(not np.array_equal(a, b) for a, b in zip(given, before))
+        modified = modified or _arrays_changed(given, before)
         history.append([p.copy() for p in params])
     return [np.stack([h[i] for h in history]) for i in range(len(params0))], modified
 

@@ -102,7 +102,7 @@ def numpy_run(init: Callable, update: Callable, problem, rates: list[float], ini
 
 def check_optimizer(functions: tuple, *, names: tuple[str, str], keras_optimizer: Callable[[], object], label: str,
                     learning_rate, num_steps: int, problem, hyperparameters: dict, mistakes: list[tuple[list, str]] = (),
-                    init_arguments: dict | None = None, alternatives: list[list] = ()) -> None:
+                    init_arguments: dict | None = None, alternatives: list[list] = (), substitutes: tuple[str, ...] = ()) -> None:
     """Compare the student's ``functions`` = (init, update) with ``keras_optimizer()`` for ``num_steps`` updates.
 
     ``hyperparameters`` go to the student's update, ``init_arguments`` to
@@ -110,7 +110,8 @@ def check_optimizer(functions: tuple, *, names: tuple[str, str], keras_optimizer
     versions on the same problem; ``alternatives`` lists other correct
     trajectories (the constants Keras rounds to float32, taken exactly:
     :func:`constant_forms`); ``names`` = (init name, update name), for
-    messages. The tolerance is :func:`rounding_tolerance` of Keras's run.
+    messages; ``substitutes``, the other exercise functions the student's may call, for which the call uses
+    the course's (:func:`~dlcourse.checks.cases.substituted`). The tolerance is :func:`rounding_tolerance` of Keras's run.
     """
     __tracebackhide__ = True
     starts = problem[2]
@@ -134,5 +135,5 @@ def check_optimizer(functions: tuple, *, names: tuple[str, str], keras_optimizer
 
     curvatures, minima, _ = problem
     case = Case((starts, CallableSpec("quadratic_gradients", {"curvatures": curvatures, "minima": minima}), rates), judge,
-                kwargs=dict(hyperparameters, init_arguments=init_arguments or {}), driver="run_optimizer")
+                kwargs=dict(hyperparameters, init_arguments=init_arguments or {}), driver="run_optimizer", substitutes=substitutes)
     run_check(functions, [case], f"{names[0]}/{names[1]} match {label} over {num_steps} steps on {len(starts)} {dtype} tensors.")
