@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from conftest import solution_notebook, verdicts_in_process, with_cell_source  # noqa: E402
 
-CHAPTERS = ("01", "02", "03", "04", "05")
+CHAPTERS = ("01", "02", "03", "04", "05", "06")
 
 
 def report(number: str) -> None:

@@ -1,15 +1,18 @@
 """The course's NumPy versions of the exercise functions that other exercise functions call.
 
-When a graded function calls another graded function of its exercise
-(``train_epoch`` calls ``minibatches``, ``sgd_init`` and ``sgd_update``;
-``adamw_update`` calls ``adam_update``; ``initialize`` calls
-``variance_scaling_sample``, which calls ``variance_scaling_parameter``, which
-calls ``compute_fans``; ``clipped_sgd_update`` calls ``clip_by_global_norm``;
-``silu`` calls ``sigmoid``; ``model_gradients`` calls the dense, ReLU, softmax
-cross-entropy and L2 pieces; ``train_epoch`` calls ``model_gradients``), its check runs it with these functions in place of
-the student's (:func:`dlcourse.checks.cases.substituted`): a mistake costs the
-points of the function it is in, once. Each has the exercise's signature and
-result; the optimizers are those of :mod:`dlcourse.optimizers`, the network pieces those of :mod:`dlcourse.network`.
+When a graded function calls another graded function of its exercise, its
+check runs it with these functions in place of the student's
+(:func:`dlcourse.checks.cases.substituted`): a mistake costs the points of
+the function it is in, once. The pairs: ``train_epoch`` (chapter 2) calls
+``minibatches``, ``sgd_init`` and ``sgd_update``; ``adamw_update`` calls
+``adam_update``; ``initialize`` calls ``variance_scaling_sample``, which calls
+``variance_scaling_parameter``, which calls ``compute_fans``;
+``clipped_sgd_update`` calls ``clip_by_global_norm``; ``silu`` calls
+``sigmoid``; in chapter 6, ``model_gradients`` calls the dense, ReLU, softmax
+cross-entropy and L2 pieces, ``train_epoch`` calls ``model_gradients`` and
+the digits experiment calls ``train_epoch``. Each has the exercise's
+signature and result; the optimizers are those of :mod:`dlcourse.optimizers`,
+the network pieces those of :mod:`dlcourse.network`.
 
 The grading sandbox does not mount this module: its grader sends it to the
 sandbox only when a call needs it, after the checks of these functions have run.
@@ -19,10 +22,11 @@ from __future__ import annotations
 import numpy as np
 
 from dlcourse.network import dense_backward, dense_forward, l2_penalty_gradient, mlp_gradients, relu_backward, softmax_cross_entropy
+from dlcourse.network import train_epoch as network_train_epoch
 from dlcourse.optimizers import adam_init, adam_update, clip_by_global_norm, sgd_init, sgd_update
 
 __all__ = ["adam_init", "adam_update", "clip_by_global_norm", "compute_fans", "dense_backward", "dense_forward", "l2_penalty_gradient",
-           "minibatches", "model_gradients", "relu_backward", "sgd_init", "sgd_update", "sigmoid", "softmax_cross_entropy",
+           "minibatches", "model_gradients", "relu_backward", "sgd_init", "sgd_update", "sigmoid", "softmax_cross_entropy", "train_epoch",
            "variance_scaling_parameter", "variance_scaling_sample"]
 
 # Keras's truncated normal keeps draws within two standard deviations; this is the std of N(0, 1) so truncated.
@@ -74,6 +78,15 @@ def variance_scaling_sample(shape: tuple, scale: float, mode: str, distribution:
 def model_gradients(params: list, x: np.ndarray, labels: np.ndarray, l2: float = 0.0) -> tuple[float, list]:
     """(loss, gradients) of the ReLU MLP ``params`` on a batch, with ``keras.regularizers.L2(l2)`` on the kernels."""
     return mlp_gradients(params, x, labels, "relu", l2)
+
+
+def train_epoch(params: list, x: np.ndarray, labels: np.ndarray, batch_size: int, learning_rate: float, momentum: float = 0.0,
+                l2: float = 0.0) -> tuple[list, list]:
+    """One epoch of SGD with momentum over the consecutive batches of ``batch_size``: (params, the loss of each batch)."""
+    batches = [np.arange(start, min(start + batch_size, len(x))) for start in range(0, len(x), batch_size)]
+    params, _, losses = network_train_epoch(params, x, labels, batches, sgd_update, sgd_init(params), learning_rate, "relu", l2,
+                                            momentum=momentum)
+    return params, losses
 
 
 def sigmoid(x) -> np.ndarray:

@@ -6,7 +6,8 @@ from conftest import mutate as mutate_cell
 
 CHAPTER = "06_backpropagation"
 CELLS = {"test_dense": 2, "test_relu_backward": 1, "test_softmax_cross_entropy": 3, "test_batch_norm": 3, "test_dropout": 2,
-         "test_l2_penalty_gradient": 1, "test_model_gradients": 3, "test_train_epoch": 3}
+         "test_l2_penalty_gradient": 1, "test_model_gradients": 3, "test_train_epoch": 3,
+         "test_digits_experiment": 2}
 
 
 def mutate(cell: str, old: str, new: str) -> str:
@@ -87,6 +88,11 @@ WRONG_ANSWERS = {
                                                         "sgd_update(params, grads, state, learning_rate)"), {"test_train_epoch"}),
     "train_last_batch_dropped": ("train_epoch", mutate("train_epoch", "for start in range(0, len(x), batch_size):",
                                                        "for start in range(0, len(x) - batch_size + 1, batch_size):"), {"test_train_epoch"}),
+    # the experiment: a single epoch is too little; a network beyond the budget
+    "experiment_one_epoch": ("experiment", mutate("experiment", "for epoch in range(20):", "for epoch in range(1):"),
+                             {"test_digits_experiment"}),
+    "experiment_over_budget": ("experiment", mutate("experiment", "sizes = [64, 64, 10]", "sizes = [64, 512, 10]"),
+                               {"test_digits_experiment"}),
 }
 
 DIAGNOSES = [
@@ -113,6 +119,8 @@ DIAGNOSES = [
     ("model_l2_on_the_biases", "test_model_gradients", "applied to the biases too", ("last layer",)),
     ("train_state_created_per_batch", "test_train_epoch", "the momentum has no effect", ("last, smaller batch",)),
     ("train_momentum_not_passed", "test_train_epoch", "the momentum has no effect", ("last, smaller batch",)),
+    ("experiment_one_epoch", "test_digits_experiment", "the bar is 95%"),
+    ("experiment_over_budget", "test_digits_experiment", "the budget is 20000"),
     ("train_last_batch_dropped", "test_train_epoch", "the last, smaller batch is part of the epoch", ("momentum has no effect",)),
 ]
 
@@ -120,6 +128,18 @@ DIAGNOSES = [
 HONEST = {
     # loops, np.where, Python floats, lists for results, the full chain rule of batch normalisation
     "by_hand": {
+        "experiment": '''
+def train_digits(x_train, y_train, x_validation, y_validation):
+    rng = np.random.default_rng(1)
+    params = []
+    for fan_in, fan_out in ((64, 48), (48, 32), (32, 10)):      # two hidden layers, no weight decay
+        params.append(rng.standard_normal((fan_in, fan_out)) * (2.0 / fan_in) ** 0.5)
+        params.append(np.zeros(fan_out))
+    for epoch in range(25):
+        order = rng.permutation(x_train.shape[0])
+        params, losses = train_epoch(params, x_train[order], y_train[order], batch_size=50, learning_rate=0.05, momentum=0.9)
+    return params
+''',
         "dense": '''
 def dense_forward(x, kernel, bias):
     out = np.empty((x.shape[0], kernel.shape[1]), dtype=np.result_type(x, kernel))
@@ -221,6 +241,17 @@ def train_epoch(params, x, labels, batch_size, learning_rate, momentum=0.0, l2=0
     },
     # einsum and logaddexp, float64 inside, the textbook variance mean(x**2) - mean(x)**2, a binomial mask, namedtuples
     "rearranged": {
+        "experiment": '''
+def train_digits(x_train, y_train, x_validation, y_validation):
+    rng = np.random.default_rng(7)
+    kernel_1 = rng.normal(size=(64, 96)) * np.sqrt(2 / 64)
+    kernel_2 = rng.normal(size=(96, 10)) * np.sqrt(2 / 96)
+    params = [kernel_1, np.zeros(96), kernel_2, np.zeros(10)]
+    for epoch in range(15):                                     # a learning rate that halves every 5 epochs
+        shuffled = rng.permutation(len(y_train))
+        params, _ = train_epoch(params, x_train[shuffled], y_train[shuffled], 16, 0.1 * 0.5 ** (epoch // 5), momentum=0.5, l2=0.0)
+    return list(params)
+''',
         "dense": '''
 def dense_forward(x, kernel, bias):
     return np.einsum("ni,io->no", x, kernel) + bias[None, :]
@@ -306,6 +337,24 @@ def train_epoch(params, x, labels, batch_size, learning_rate, momentum=0.0, l2=0
     },
     # one helper cell of the student's own, everything inline (model_gradients calls none of the other parts)
     "self_contained": {
+        "experiment": '''
+def train_digits(x_train, y_train, x_validation, y_validation):
+    # plain mini-batch SGD written out with this notebook's model_gradients; keeps the best epoch on the validation split
+    rng = np.random.default_rng(3)
+    params = [rng.normal(0, np.sqrt(2 / 64), (64, 40)), np.zeros(40), rng.normal(0, np.sqrt(2 / 40), (40, 10)), np.zeros(10)]
+    best, best_accuracy = params, -1.0
+    for epoch in range(30):
+        order = rng.permutation(len(x_train))
+        for start in range(0, len(order), 20):
+            batch = order[start:start + 20]
+            _, grads = model_gradients(params, x_train[batch], y_train[batch], 1e-4)
+            params = [p - 0.1 * g for p, g in zip(params, grads)]
+        h = np.maximum(x_validation @ params[0] + params[1], 0) @ params[2] + params[3]
+        accuracy = np.mean(h.argmax(axis=1) == y_validation)
+        if accuracy > best_accuracy:
+            best, best_accuracy = params, accuracy
+    return best
+''',
         "dense": '''
 def dense_forward(x, kernel, bias):
     return np.matmul(x, kernel) + bias

@@ -29,6 +29,10 @@ keras, tf = ref.keras, ref.tf
 MODEL_PIECES = ("dense_forward", "dense_backward", "relu_backward", "softmax_cross_entropy", "l2_penalty_gradient")
 # ... and train_epoch: the student's model_gradients, and the course's SGD (which the exercise's imports cell provides)
 TRAINING_PIECES = ("model_gradients", "sgd_init", "sgd_update")
+# ... and the digits experiment: the student's train_epoch too
+EXPERIMENT_PIECES = ("train_epoch", *TRAINING_PIECES)
+EXPERIMENT_BUDGET = 20_000     # parameters
+EXPERIMENT_BAR = 0.95          # test accuracy
 
 
 def product_tolerance(a: np.ndarray, b: np.ndarray, dtype=np.float64) -> np.ndarray:
@@ -542,3 +546,42 @@ def check_train_epoch(train_epoch: Callable, sizes=(64, 32, 10), n: int = 200, b
     case = Case((params, x, labels, batch_size, lr), judge, kwargs={"momentum": mu, "l2": l2}, driver="evaluate",
                 substitutes=TRAINING_PIECES)
     run_check(train_epoch, [case], f"train_epoch matches Keras's SGD batch by batch ({shown}).")
+
+
+# ----------------------------------------------------------------------------- the digits experiment
+
+
+def check_digits_experiment(train_digits: Callable, seed: int = 0) -> None:
+    """``train_digits(x_train, y_train, x_validation, y_validation)`` must return the params of a ReLU MLP (64 inputs, 10 logits,
+    at most ``EXPERIMENT_BUDGET`` parameters) whose accuracy on the digits' test split, which it never sees, is at least
+    ``EXPERIMENT_BAR``; it runs within the grader's time limit for one call."""
+    __tracebackhide__ = True
+    from dlcourse.problems import digits_split
+
+    data = digits_split(seed)
+    x_test, y_test = data["test"]
+
+    def judge(result, _):
+        __tracebackhide__ = True
+        params = _judge_quiet("train_digits", result)
+        if not isinstance(params, (list, tuple)) or len(params) < 2 or len(params) % 2:
+            fail("train_digits must return the params of an MLP: [kernel_1, bias_1, ..., kernel_L, bias_L].")
+        params = [np.asarray(p, dtype=np.float64) for p in params]
+        sizes = [64] + [np.shape(k)[1] if np.ndim(k) == 2 else -1 for k in params[0::2]]
+        layers_fit = all(np.ndim(k) == 2 and np.shape(k)[0] == d_in and np.shape(b) == (np.shape(k)[1],)
+                         for k, b, d_in in zip(params[0::2], params[1::2], sizes))
+        if not layers_fit or sizes[-1] != 10:
+            fail(f"the returned params are not an MLP from 64 inputs to 10 logits: shapes {[np.shape(p) for p in params]}.")
+        count = sum(p.size for p in params)
+        if count > EXPERIMENT_BUDGET:
+            fail(f"the network has {count} parameters; the budget is {EXPERIMENT_BUDGET}.")
+        if not all(np.isfinite(p).all() for p in params):
+            fail("the returned params hold NaN or infinite values: the training diverged (a smaller learning rate?).")
+        accuracy = float((network.mlp_logits(params, x_test).argmax(axis=1) == y_test).mean())
+        if accuracy < EXPERIMENT_BAR:
+            fail(f"the trained network (layer sizes {sizes}, {count} parameters) classifies {accuracy:.1%} of the {len(y_test)} test "
+                 f"digits correctly; the bar is {EXPERIMENT_BAR:.0%}. Tune it on the validation split: more epochs, another "
+                 "learning rate or width, shuffling the examples each epoch.")
+
+    case = Case((*data["train"], *data["validation"]), judge, driver="evaluate", substitutes=EXPERIMENT_PIECES)
+    run_check(train_digits, [case], f"the network train_digits trains reaches at least {EXPERIMENT_BAR:.0%} on the test digits.")
