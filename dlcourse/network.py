@@ -41,9 +41,21 @@ def tanh_backward(dh: np.ndarray, z: np.ndarray) -> np.ndarray:
     return dh * (1 - np.tanh(z) ** 2)
 
 
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-z)), computed as exp(-log(1 + exp(-z))): no overflow for any z."""
+    return np.exp(-np.logaddexp(0.0, -z))
+
+
+def sigmoid_backward(dh: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """dL/dz of h = sigmoid(z): dh sigmoid(z) (1 - sigmoid(z)) (at most dh / 4)."""
+    s = sigmoid(z)
+    return dh * s * (1 - s)
+
+
 ACTIVATIONS: dict[str, tuple[Callable, Callable]] = {
     "relu": (lambda z: np.maximum(z, 0), relu_backward),
     "tanh": (np.tanh, tanh_backward),
+    "sigmoid": (sigmoid, sigmoid_backward),
 }
 
 # ----------------------------------------------------------------------------- softmax cross-entropy from logits
@@ -142,6 +154,11 @@ def mlp_logits(params: list, x: np.ndarray, activation: str = "relu") -> np.ndar
         if i + 2 < len(params):
             h = forward(h)
     return h
+
+
+def accuracy(params: list, x: np.ndarray, labels: np.ndarray, activation: str = "relu") -> float:
+    """The fraction of examples whose largest logit is their label (Keras's ``SparseCategoricalAccuracy`` on logits)."""
+    return float(np.mean(mlp_logits(params, x, activation).argmax(axis=1) == labels))
 
 
 def mlp_gradients(params: list, x: np.ndarray, labels: np.ndarray, activation: str = "relu", l2: float = 0.0) -> tuple[float, list]:

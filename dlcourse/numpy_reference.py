@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlcourse.network import dense_backward, dense_forward, l2_penalty_gradient, mlp_gradients, relu_backward, softmax_cross_entropy
+from dlcourse.network import dense_backward, dense_forward, l2_penalty_gradient, mlp_gradients, relu_backward, sigmoid, softmax_cross_entropy
 from dlcourse.network import train_epoch as network_train_epoch
 from dlcourse.optimizers import adam_init, adam_update, clip_by_global_norm, sgd_init, sgd_update
 
@@ -87,10 +87,3 @@ def train_epoch(params: list, x: np.ndarray, labels: np.ndarray, batch_size: int
     params, _, losses = network_train_epoch(params, x, labels, batches, sgd_update, sgd_init(params), learning_rate, "relu", l2,
                                             momentum=momentum)
     return params, losses
-
-
-def sigmoid(x) -> np.ndarray:
-    """1 / (1 + exp(-x)) without overflow, in the dtype of ``x``."""
-    x = np.asarray(x)
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)

@@ -194,10 +194,14 @@ def run_gradient_descent(grad_fn: Callable[[np.ndarray], np.ndarray], x0,
     return traj
 
 
-def digits_split(seed: int = 0, validation: int = 300, test: int = 300) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def digits_split(seed: int = 0, validation: int = 300, test: int = 300,
+                 standardise: bool = True) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """scikit-learn's handwritten digits (1,797 8x8 images, shipped inside the package: nothing is downloaded), split at random
     (``seed``) into {"train", "validation", "test"}: (X float64 (n, 64) standardised with the training set's mean and std
-    per pixel (a pixel constant over the training set is only centred), y int64 (n,) in 0..9)."""
+    per pixel (a pixel constant over the training set is only centred), y int64 (n,) in 0..9).
+
+    ``standardise=False``: the same split with the raw pixel intensities (0 to 16), e.g. to show the images.
+    """
     from sklearn.datasets import load_digits
 
     digits = load_digits()
@@ -206,4 +210,6 @@ def digits_split(seed: int = 0, validation: int = 300, test: int = 300) -> dict[
     train = digits.data[parts["train"]]
     mean, std = train.mean(axis=0), train.std(axis=0)
     std[std == 0] = 1.0
+    if not standardise:
+        mean, std = 0.0, 1.0
     return {name: ((digits.data[idx] - mean) / std, digits.target[idx].astype(np.int64)) for name, idx in parts.items()}
