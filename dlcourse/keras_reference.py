@@ -25,13 +25,13 @@ SCHEDULES = {
 }
 
 
-def tape_gradient(tf_function: Callable, *arrays: np.ndarray) -> list[np.ndarray]:
+def tape_gradient(tf_function: Callable, *arrays: np.ndarray, dtype: str | None = "float64") -> list[np.ndarray]:
     """Gradients of the scalar ``tf_function(*tensors)`` w.r.t. each input.
 
-    Inputs are converted to float64 tensors; returns one float64 array per
-    input, each with that input's shape.
+    Inputs are converted to ``dtype`` tensors (``None``: each keeps its own
+    dtype); returns one array per input, each with that input's shape.
     """
-    tensors = [tf.constant(np.asarray(a, dtype=np.float64)) for a in arrays]
+    tensors = [tf.constant(np.asarray(a, dtype=dtype)) for a in arrays]
     with tf.GradientTape() as tape:
         for tensor in tensors:
             tape.watch(tensor)

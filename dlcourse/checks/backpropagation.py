@@ -25,6 +25,11 @@ from dlcourse.checks.compare import Mistake, assert_matches, fail
 
 keras, tf = ref.keras, ref.tf
 
+
+def tape(function: Callable, *arrays: np.ndarray) -> list[np.ndarray]:
+    """The gradients of the scalar ``function(*tensors)`` with respect to each array, in the arrays' own dtypes."""
+    return ref.tape_gradient(function, *arrays, dtype=None)
+
 # The functions of the exercise that model_gradients may call: it is checked with the course's versions of them.
 MODEL_PIECES = ("dense_forward", "dense_backward", "relu_backward", "softmax_cross_entropy", "l2_penalty_gradient")
 # ... and train_epoch: the student's model_gradients, and the course's SGD (which the exercise's imports cell provides)
@@ -69,16 +74,6 @@ def _parts(value, count: int, what: str, names: str) -> tuple:
     return tuple(value)
 
 
-def _tape(function: Callable, *arrays: np.ndarray) -> list[np.ndarray]:
-    """The gradients of the scalar ``function(*tensors)`` with respect to each array, by ``tf.GradientTape``."""
-    tensors = [tf.constant(a) for a in arrays]
-    with tf.GradientTape() as tape:
-        for t in tensors:
-            tape.watch(t)
-        value = function(*tensors)
-    return [g.numpy() for g in tape.gradient(value, tensors)]
-
-
 # ----------------------------------------------------------------------------- dense layers
 
 
@@ -98,7 +93,7 @@ def check_dense(dense_forward: Callable, dense_backward: Callable, case=None) ->
     layer.build((None, kernel.shape[0]))
     layer.set_weights([kernel, bias])
     z = layer(x).numpy()
-    dx, dkernel, dbias = _tape(lambda xt, kt, bt: tf.reduce_sum(dz * (xt @ kt + bt)), x, kernel, bias)
+    dx, dkernel, dbias = tape(lambda xt, kt, bt: tf.reduce_sum(dz * (xt @ kt + bt)), x, kernel, bias)
     shapes = f"x {x.shape}, kernel {kernel.shape}, bias {bias.shape}, dz {dz.shape}, {dtype.name}"
 
     def judge_forward(result, _):
@@ -139,7 +134,7 @@ def check_relu_backward(relu_backward: Callable, seed: int = 1, dtype=np.float64
     rng = np.random.default_rng(seed)
     z = np.concatenate([rng.normal(size=20), [0.0, -0.0, 1e-300, -1e-300, 5.0, -5.0]]).reshape(2, 13).astype(dtype)
     dh = rng.normal(size=z.shape).astype(dtype)
-    (expected,) = _tape(lambda zt: tf.reduce_sum(dh * keras.activations.relu(zt)), z)
+    (expected,) = tape(lambda zt: tf.reduce_sum(dh * keras.activations.relu(zt)), z)
 
     def judge(result, _):
         __tracebackhide__ = True
@@ -170,7 +165,7 @@ def check_softmax_cross_entropy(softmax_cross_entropy: Callable, case=None) -> N
     dtype = logits.dtype
     loss_function = ref.sparse_cross_entropy(dtype.name)
     expected_loss = float(loss_function(labels, logits))
-    (expected_grad,) = _tape(lambda t: loss_function(labels, t), logits)
+    (expected_grad,) = tape(lambda t: loss_function(labels, t), logits)
     n, classes = logits.shape
     eps = float(np.finfo(dtype).eps)
     spread = np.abs(logits).max(axis=1) + np.log(classes)            # the magnitudes log-sum-exp works with, per example
@@ -377,7 +372,7 @@ def check_l2_penalty_gradient(l2_penalty_gradient: Callable, l2: float = 0.01, s
     rng = np.random.default_rng(seed)
     kernels = [rng.normal(size=(4, 3)), rng.normal(size=(3, 2))]
     regularizer = keras.regularizers.L2(l2)
-    expected = [_tape(lambda k: regularizer(k), k)[0] for k in kernels]
+    expected = [tape(lambda k: regularizer(k), k)[0] for k in kernels]
 
     def judge(result, _):
         __tracebackhide__ = True
