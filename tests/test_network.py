@@ -16,7 +16,7 @@ def eps_bound(*arrays) -> float:
     return 64 * np.finfo(np.float64).eps * max(float(np.max(np.abs(a))) for a in arrays)
 
 
-@pytest.mark.parametrize("activation, l2", [("relu", 0.0), ("tanh", 1e-3)])
+@pytest.mark.parametrize("activation, l2", [("relu", 0.0), ("tanh", 1e-3), ("sigmoid", 0.0)])
 def test_mlp_gradients_equal_gradient_tape(activation, l2):
     rng = np.random.default_rng(0)
     params = network.mlp_init([64, 32, 16, 10], rng)
@@ -74,9 +74,30 @@ def test_an_epoch_of_numpy_training_on_the_digits_equals_keras_fit_batch_by_batc
     batches = [np.arange(len(x))[i:i + batch_size] for i in range(0, len(x), batch_size)]
     trained, _, losses = network.train_epoch(params, x, labels, batches, optimizers.sgd_update, optimizers.sgd_init(params),
                                               float(np.float32(0.05)), momentum=float(np.float32(0.9)))
-    history = model.fit(tf.data.Dataset.from_tensor_slices((x, labels)).batch(batch_size), epochs=1, verbose=0)
+    history = model.fit(tf.data.Dataset.from_tensor_slices((x, labels)).batch(batch_size), epochs=1, verbose=0, shuffle=False)
     for mine, theirs in zip(trained, model.get_weights()):
         assert np.max(np.abs(mine - theirs)) <= 1e-13, np.max(np.abs(mine - theirs))
     sizes = np.array([len(b) for b in batches])
     assert abs(np.sum(np.array(losses) * sizes) / sizes.sum() - history.history["loss"][0]) <= 1e-6 * history.history["loss"][0]
     assert {name: len(part[1]) for name, part in data.items()} == {"train": 1197, "validation": 300, "test": 300}
+
+
+def test_sigmoid_is_exact_for_large_inputs_and_accuracy_counts_the_largest_logit():
+    z = np.array([-800.0, -30.0, 0.0, 30.0, 800.0])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # no overflow anywhere (underflow to 0 is exact)
+        s = network.sigmoid(z)
+    assert np.allclose(s, tf.math.sigmoid(tf.constant(z)).numpy(), rtol=1e-14, atol=0)   # a few units of rounding
+    params = [np.eye(2), np.zeros(2)]                                 # logits = inputs
+    x, labels = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 3.0]]), np.array([0, 0, 1])
+    assert network.accuracy(params, x, labels) == pytest.approx(2 / 3)
+
+
+def test_digits_split_without_standardising_gives_the_raw_intensities_of_the_same_split():
+    raw, standardised = digits_split(standardise=False), digits_split()
+    x, _ = raw["train"]
+    assert x.min() == 0 and x.max() == 16 and np.all(x == np.round(x))
+    std = x.std(axis=0)
+    std[std == 0] = 1.0
+    for name in raw:
+        assert np.array_equal(raw[name][1], standardised[name][1])
+        assert np.array_equal((raw[name][0] - x.mean(axis=0)) / std, standardised[name][0])

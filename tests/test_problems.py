@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from dlcourse.plotting import plot_contours, plot_curves
+from dlcourse.plotting import plot_confusion_matrix, plot_contours, plot_curves, plot_image_grid
 from dlcourse.problems import (
     Quadratic,
     make_linear_regression,
@@ -171,3 +171,16 @@ def test_plot_contours_and_curves_draw_what_they_are_given():
     assert [len(line.get_xdata()) for line in ax.get_lines()] == [3, 2]
     plt.close("all")
 
+
+def test_confusion_matrix_and_image_grid_draw_what_they_are_given():
+    matrix = np.array([[5, 1], [0, 3]])
+    ax = plot_confusion_matrix(matrix, title="m")
+    assert sorted(t.get_text() for t in ax.texts) == ["1", "3", "5"]          # zero cells are not annotated
+    assert ax.get_title() == "m" and ax.get_xlabel() == "predicted class"
+    plt.close("all")
+    images = np.arange(5 * 64, dtype=float).reshape(5, 64)
+    fig, axes = plot_image_grid(images, titles=list("abcde"), ncols=3)
+    assert axes.shape == (2, 3)
+    assert [ax.get_title() for ax in axes.ravel()[:5]] == list("abcde") and not axes.ravel()[5].images
+    np.testing.assert_array_equal(axes[0, 0].images[0].get_array(), images[0].reshape(8, 8))
+    plt.close("all")
