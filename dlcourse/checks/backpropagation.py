@@ -200,6 +200,9 @@ def check_softmax_cross_entropy(softmax_cross_entropy: Callable, case=None) -> N
 # ----------------------------------------------------------------------------- batch normalisation
 
 
+DDOF_HINT = "the variance was computed with ddof=1; BatchNormalization uses the biased variance of the batch (np.var's default, ddof=0)."
+
+
 def batch_norm_case(seed: int = 3, n: int = 16, d: int = 4, dtype=np.float64) -> tuple:
     """(x (n, d) from N(2, 3^2), gamma (d,), beta (d,), moving_mean (d,), moving_variance (d,), dy (n, d))."""
     rng = np.random.default_rng(seed)
@@ -258,8 +261,7 @@ def check_batch_norm(batch_norm_forward: Callable, batch_norm_backward: Callable
                                            "(y, new_moving_mean, new_moving_variance)")
         assert_matches(y, y_train, what="batch_norm_forward(..., training=True)'s y", rtol=0, atol=y_tolerance, context=shown,
                        reference="keras.layers.BatchNormalization(training=True)", dtype=dtype, axis_names=("example", "feature"),
-                       mistakes=[Mistake(ddof1[0], "the variance was computed with ddof=1; BatchNormalization uses the biased "
-                                                   "variance of the batch (np.var's default, ddof=0)."),
+                       mistakes=[Mistake(ddof1[0], DDOF_HINT),
                                  Mistake(outside[0], "epsilon is added to the variance inside the square root: sqrt(var + epsilon)."),
                                  Mistake(gamma * (x - moving_mean) / np.sqrt(moving_variance + epsilon) + beta,
                                          "in training the batch's own mean and variance normalise x; the moving statistics are "
@@ -268,8 +270,7 @@ def check_batch_norm(batch_norm_forward: Callable, batch_norm_backward: Callable
                                               ("moving variance", new_variance, moved[1], [ddof1[2], swapped[2]])):
             assert_matches(actual, expected, what=f"batch_norm_forward's new {name}", rtol=0, atol=statistics_tolerance, context=shown,
                            reference="the layer's moving statistics after one training call", dtype=dtype,
-                           mistakes=[Mistake(wrong[0], "the variance was computed with ddof=1; BatchNormalization uses the biased "
-                                                       "variance of the batch (np.var's default, ddof=0)."),
+                           mistakes=[Mistake(wrong[0], DDOF_HINT),
                                      Mistake(wrong[1], "momentum weighs the old moving statistic: new = momentum * moving + "
                                                        "(1 - momentum) * batch statistic.")])
 
