@@ -145,15 +145,35 @@ def mlp_init(sizes: list[int], rng: np.random.Generator, scale: float = 2.0) -> 
     return params
 
 
+def mlp_forward(params: list, x: np.ndarray, activation: str = "relu", activate_logits: bool = False) -> tuple[list, list, np.ndarray]:
+    """The forward pass of the MLP ``params`` on ``x``, keeping what the backward pass needs: (each dense layer's input,
+    each pre-activation, the output). Dense, activation, ..., dense: no activation on the last layer, whose output is the
+    logits (``activate_logits``: the activation there too, the classic mistake the checks recognise)."""
+    forward, _ = ACTIVATIONS[activation]
+    inputs, pre_activations, h = [], [], x
+    for i in range(0, len(params), 2):
+        inputs.append(h)
+        pre_activations.append(dense_forward(h, params[i], params[i + 1]))
+        h = forward(pre_activations[-1]) if i + 2 < len(params) or activate_logits else pre_activations[-1]
+    return inputs, pre_activations, h
+
+
+def mlp_backward(params: list, inputs: list, pre_activations: list, doutput: np.ndarray, activation: str = "relu",
+                 activate_logits: bool = False) -> list:
+    """The gradient of every parameter from dL/doutput, back through the layers :func:`mlp_forward` kept."""
+    _, backward = ACTIVATIONS[activation]
+    grads: list = [None] * len(params)
+    dz = backward(doutput, pre_activations[-1]) if activate_logits else doutput
+    for layer in reversed(range(len(inputs))):
+        dh, grads[2 * layer], grads[2 * layer + 1] = dense_backward(dz, inputs[layer], params[2 * layer])
+        if layer:
+            dz = backward(dh, pre_activations[layer - 1])
+    return grads
+
+
 def mlp_logits(params: list, x: np.ndarray, activation: str = "relu") -> np.ndarray:
     """The logits of the MLP ``params`` on ``x``: dense, activation, ..., dense (no activation on the last layer)."""
-    forward, _ = ACTIVATIONS[activation]
-    h = x
-    for i in range(0, len(params), 2):
-        h = dense_forward(h, params[i], params[i + 1])
-        if i + 2 < len(params):
-            h = forward(h)
-    return h
+    return mlp_forward(params, x, activation)[2]
 
 
 def accuracy(params: list, x: np.ndarray, labels: np.ndarray, activation: str = "relu") -> float:
@@ -161,22 +181,13 @@ def accuracy(params: list, x: np.ndarray, labels: np.ndarray, activation: str = 
     return float(np.mean(mlp_logits(params, x, activation).argmax(axis=1) == labels))
 
 
-def mlp_gradients(params: list, x: np.ndarray, labels: np.ndarray, activation: str = "relu", l2: float = 0.0) -> tuple[float, list]:
+def mlp_gradients(params: list, x: np.ndarray, labels: np.ndarray, activation: str = "relu", l2: float = 0.0,
+                  activate_logits: bool = False) -> tuple[float, list]:
     """(loss, gradient of every parameter) of the MLP on a batch, by backpropagation; ``l2`` adds
-    ``keras.regularizers.L2(l2)`` on every kernel to the loss."""
-    forward, backward = ACTIVATIONS[activation]
-    inputs, pre_activations, h = [], [], x
-    for i in range(0, len(params), 2):
-        inputs.append(h)
-        z = dense_forward(h, params[i], params[i + 1])
-        pre_activations.append(z)
-        h = forward(z) if i + 2 < len(params) else z
-    loss, dz = softmax_cross_entropy(h, labels)
-    grads: list = [None] * len(params)
-    for layer in reversed(range(len(inputs))):
-        dh, grads[2 * layer], grads[2 * layer + 1] = dense_backward(dz, inputs[layer], params[2 * layer])
-        if layer:
-            dz = backward(dh, pre_activations[layer - 1])
+    ``keras.regularizers.L2(l2)`` on every kernel to the loss (``activate_logits``: see :func:`mlp_forward`)."""
+    inputs, pre_activations, output = mlp_forward(params, x, activation, activate_logits)
+    loss, doutput = softmax_cross_entropy(output, labels)
+    grads = mlp_backward(params, inputs, pre_activations, doutput, activation, activate_logits)
     if l2:
         kernels = params[0::2]
         loss += l2_penalty(kernels, l2)

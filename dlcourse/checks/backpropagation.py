@@ -415,7 +415,7 @@ def check_model_gradients(model_gradients: Callable, sizes=(8, 6, 5, 3), l2: flo
                              "the L2 penalty was applied to the biases too; keras.regularizers.L2 is on the kernels only."))
     # Keras multiplies by float32(l2); a student who uses l2 exactly is right too
     exact_loss, exact = network.mlp_gradients(params, x, labels, "relu", l2) if l2 else (expected_loss, expected)
-    relu_last_loss, relu_last = _gradients_with_relu_on_logits(params, x, labels, l2_used)
+    relu_last_loss, relu_last = network.mlp_gradients(params, x, labels, "relu", l2_used, activate_logits=True)
     relu_last_hint = "ReLU was applied to the last layer too: the network's output is the logits, with no activation."
     mistakes.append((relu_last, relu_last_hint))
 
@@ -439,36 +439,12 @@ def check_model_gradients(model_gradients: Callable, sizes=(8, 6, 5, 3), l2: flo
 
 def _gradient_magnitudes(params: list, x: np.ndarray, labels: np.ndarray, l2: float) -> list:
     """The backward pass of the ReLU MLP with every product taken in absolute values: what each gradient's rounding scales with."""
-    inputs, pre_activations, h = [], [], x
-    for i in range(0, len(params), 2):
-        inputs.append(h)
-        pre_activations.append(network.dense_forward(h, params[i], params[i + 1]))
-        h = np.maximum(pre_activations[-1], 0) if i + 2 < len(params) else pre_activations[-1]
-    _, dz = network.softmax_cross_entropy(h, labels)
-    dz = np.abs(dz) + np.finfo(float).eps / len(x)
-    magnitudes: list = [None] * len(params)
-    for layer in reversed(range(len(inputs))):
-        dh, magnitudes[2 * layer], magnitudes[2 * layer + 1] = network.dense_backward(dz, np.abs(inputs[layer]), np.abs(params[2 * layer]))
-        if layer:
-            dz = network.relu_backward(dh, pre_activations[layer - 1])
+    inputs, pre_activations, logits = network.mlp_forward(params, x)
+    _, dlogits = network.softmax_cross_entropy(logits, labels)
+    magnitudes = network.mlp_backward([np.abs(p) for p in params], [np.abs(h) for h in inputs], pre_activations,
+                                      np.abs(dlogits) + np.finfo(float).eps / len(x))
     magnitudes[0::2] = [m + 2 * l2 * np.abs(k) for m, k in zip(magnitudes[0::2], params[0::2])]
     return magnitudes
-
-
-def _gradients_with_relu_on_logits(params: list, x: np.ndarray, labels: np.ndarray, l2: float) -> tuple[float, list]:
-    """(loss, gradients) of an MLP whose last layer has a ReLU too (the classic mistake), with an L2 penalty ``l2`` on the kernels."""
-    inputs, pre_activations, h = [], [], x
-    for i in range(0, len(params), 2):
-        inputs.append(h)
-        pre_activations.append(network.dense_forward(h, params[i], params[i + 1]))
-        h = np.maximum(pre_activations[-1], 0)
-    loss, dh = network.softmax_cross_entropy(h, labels)
-    grads: list = [None] * len(params)
-    for layer in reversed(range(len(inputs))):
-        dz = network.relu_backward(dh, pre_activations[layer])
-        dh, grads[2 * layer], grads[2 * layer + 1] = network.dense_backward(dz, inputs[layer], params[2 * layer])
-    grads[0::2] = [g + 2 * l2 * k for g, k in zip(grads[0::2], params[0::2])]
-    return loss + network.l2_penalty(params[0::2], l2), grads
 
 
 # ----------------------------------------------------------------------------- an epoch of training
