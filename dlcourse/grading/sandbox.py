@@ -62,6 +62,11 @@ def _parents(path: Path) -> list[Path]:
     return [p for p in reversed(path.parents) if str(p) != "/"]
 
 
+def course_module_file(module: str) -> Path:
+    """The source file of the course's module ``module`` (``"dlcourse.optimizers"``)."""
+    return Path(dlcourse.__file__).resolve().parent.parent / (module.replace(".", "/") + ".py")
+
+
 def sandbox_command(channel_fd: int, uid: int, limits: Limits) -> list[str]:
     """The bwrap + setpriv command line that runs the sandbox runner."""
     bwrap, setpriv = shutil.which("bwrap"), shutil.which("setpriv")
@@ -94,7 +99,7 @@ def sandbox_command(channel_fd: int, uid: int, limits: Limits) -> list[str]:
         if (site / hidden).exists():
             command += ["--tmpfs", str(site / hidden)]
     for module in BLOCKED_COURSE_MODULES:  # an empty file in place of the module's source
-        command += ["--ro-bind", os.devnull, str(package.parent / (module.replace(".", "/") + ".py"))]
+        command += ["--ro-bind", os.devnull, str(course_module_file(module))]
     command += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp", "--clearenv"]
     environment = {
         "HOME": "/tmp", "PATH": f"{venv}/bin:/usr/bin:/bin", "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp",
@@ -137,8 +142,7 @@ def _drain(stream, keep: int, sink: list) -> None:
 
 def reference_sources() -> list[list[str]]:
     """``[[module name, source], ...]`` of the course's reference modules, in import order (what ``references`` asks for)."""
-    package = Path(dlcourse.__file__).resolve().parent
-    return [[module, (package.parent / (module.replace(".", "/") + ".py")).read_text()] for module in BLOCKED_COURSE_MODULES]
+    return [[module, course_module_file(module).read_text()] for module in BLOCKED_COURSE_MODULES]
 
 
 def run_job(job: dict, worker: int = 0, limits: Limits = Limits()) -> SandboxRun:
