@@ -209,3 +209,17 @@ def train_epoch(params: list, x: np.ndarray, labels: np.ndarray, batches: list, 
         params, state = update(params, grads, state, rate, **hyperparameters)
         losses.append(loss)
     return params, state, losses
+
+
+def train_shuffled(params: list, x: np.ndarray, labels: np.ndarray, epochs: int, batch_size: int, init: Callable, update: Callable,
+                   learning_rate, rng: np.random.Generator, activation: str = "relu", **hyperparameters) -> list:
+    """``epochs`` epochs of :func:`train_epoch` from a fresh optimizer state ``init(params)``, the examples shuffled by ``rng``
+    at the start of each epoch; a schedule counts the updates across epochs. Returns the trained params."""
+    state, step = init(params), 0
+    for _ in range(epochs):
+        order = rng.permutation(len(x))
+        batches = [order[start:start + batch_size] for start in range(0, len(x), batch_size)]
+        params, state, _ = train_epoch(params, x, labels, batches, update, state, learning_rate, activation, first_step=step,
+                                       **hyperparameters)
+        step += len(batches)
+    return params

@@ -167,6 +167,45 @@ def verdicts_in_process(chapter: str, notebook: nbformat.NotebookNode) -> dict[s
     return {v.grade_id: (v.points, v.message) for v in judge(plan, results)}
 
 
+def understanding_catalogue(chapter: str, variants: dict[str, list[str]]) -> dict:
+    """The grading catalogue of a chapter's understanding tasks: its questions, and the honest variants of its other tasks.
+
+    Questions are the solution cells whose grade id starts with ``answer``
+    (``answer_x = "b"``); each is a 1-point graded cell ``test_<grade id>``.
+    Returns ``cells`` ({graded cell: points} of the questions), ``wrong_answers``
+    (per question the first wrong option; an answer that names no option; an
+    answer that is not a string), their ``diagnoses``, and ``honest``: three
+    honest notebooks' sources, {name: {grade id: source}}; the k-th holds the
+    k-th of ``variants[cell]`` ({grade id: three sources}, the derivation's and
+    the experiment's) and every answer written another way (upper case,
+    spaces, parentheses).
+    """
+    answers = {}
+    for cell in solution_notebook(chapter).cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+        if cell.metadata.get("nbgrader", {}).get("solution") and grade_id.startswith("answer"):
+            name, letter = re.search(r'^(answer_\w+) = "(\w)"$', cell.source, re.MULTILINE).groups()
+            answers[grade_id] = (name, letter)
+    assert answers, f"{chapter} has no questions"
+    cells = {f"test_{grade_id}": 1 for grade_id in answers}
+    wrong_answers, diagnoses = {}, []
+    for grade_id, (name, letter) in answers.items():
+        other = next(option for option in "abcd" if option != letter)
+        wrong_answers[f"{name}_{other}"] = (grade_id, f'{name} = "{other}"', {f"test_{grade_id}"})
+        diagnoses.append((f"{name}_{other}", f"test_{grade_id}", f"the answer is ({letter})"))
+    grade_id, (name, letter) = next(iter(answers.items()))
+    wrong_answers[f"{name}_two_options"] = (grade_id, f'{name} = "{letter} or c"', {f"test_{grade_id}"})
+    diagnoses.append((f"{name}_two_options", f"test_{grade_id}", "is not one of the options"))
+    wrong_answers[f"{name}_not_a_string"] = (grade_id, f"{name} = {'abcd'.index(letter) + 1}", {f"test_{grade_id}"})
+    diagnoses.append((f"{name}_not_a_string", f"test_{grade_id}", "as a string"))
+    forms = [str.upper, lambda option: f" {option} ", lambda option: f"({option})"]
+    assert all(len(sources) == len(forms) for sources in variants.values()), "three honest variants of each task"
+    honest = {f"understanding_{number}": {**{cell: sources[number] for cell, sources in variants.items()},
+                                          **{g: f'{n} = "{form(option)}"' for g, (n, option) in answers.items()}}
+              for number, form in enumerate(forms)}
+    return {"cells": cells, "wrong_answers": wrong_answers, "diagnoses": diagnoses, "honest": honest}
+
+
 def verdicts_live(chapter: str, notebook: nbformat.NotebookNode) -> dict[str, tuple[float, str]]:
     """{graded cell: (points, message)} of ``notebook`` checked as its own kernel checks it: no wire, no sandbox.
 
@@ -191,9 +230,13 @@ def verdicts_live(chapter: str, notebook: nbformat.NotebookNode) -> dict[str, tu
     for cell in plan.graded:
         failures = []
         for names, case in cell.calls:
-            functions = tuple(namespace.get(n) for n in ((names,) if isinstance(names, str) else names))
+            names = (names,) if isinstance(names, str) else names
+            if not set(names) <= set(namespace):  # the notebook's own check call would raise NameError
+                failures.append("raised NameError")
+                continue
+            functions = tuple(namespace[n] for n in names)
             try:
-                run_check(functions if len(functions) > 1 else functions[0], [case], "")
+                run_check(functions, [case], "")
             except CheckFailed as failure:
                 failures.append(str(failure))
             except Exception as error:  # the student's exception, or a missing function

@@ -2,13 +2,38 @@
 from __future__ import annotations
 
 import nbformat
-from conftest import chapter_grading_tests, variant_notebook
+from conftest import chapter_grading_tests, understanding_catalogue, variant_notebook
 from conftest import mutate as mutate_cell
 
 CHAPTER = "01_gradient_descent"
 CELLS = {"test_mse_loss": 1, "test_mse_gradient": 2, "test_numerical_gradient": 2, "test_gradient_descent": 3,
          "test_piecewise_constant_decay": 1, "test_exponential_decay": 1, "test_inverse_time_decay": 1, "test_polynomial_decay": 2,
-         "test_cosine_decay": 2}
+         "test_cosine_decay": 2, "test_stable_rate": 2}
+
+# the derivation's honest variants: the SVD's largest singular value, a general eigensolver, a Hessian summed row by row
+UNDERSTANDING = understanding_catalogue(CHAPTER, {"stable_rate": ['''
+def largest_stable_learning_rate(X):
+    design = np.c_[X, np.ones(len(X))]
+    return len(X) / np.linalg.norm(design, 2) ** 2          # 2 / lambda_max((2/n) A^T A) = n / sigma_max(A)^2
+''', '''
+def largest_stable_learning_rate(X):
+    n, d = X.shape
+    design = np.concatenate([X, np.ones((n, 1))], axis=1)
+    eigenvalues = np.linalg.eigvals(2 * design.T.dot(design) / n)
+    return 2 / max(abs(eigenvalues))
+''', '''
+def largest_stable_learning_rate(X):
+    hessian = 0.0
+    for row in X:
+        a = np.append(row, 1.0)
+        hessian = hessian + 2.0 * np.outer(a, a) / X.shape[0]
+    return 2.0 / np.linalg.eigh(hessian)[0][-1]
+'''],
+    "regression_fix": ['regression_fix = {"learning_rate": 0.9, "standardise": True}',
+                   'regression_fix = {"standardise": True, "learning_rate": 0.05}',
+                   'regression_fix = dict(learning_rate=1 / 3, standardise=True)']})
+CELLS["test_regression_fix"] = 2
+CELLS.update(UNDERSTANDING["cells"])
 
 
 def mutate(cell: str, old: str, new: str) -> str:
@@ -17,6 +42,22 @@ def mutate(cell: str, old: str, new: str) -> str:
 
 # student -> (cell, source, graded cells that must score 0): each mistake breaks its own function's cell only
 WRONG_ANSWERS = {
+    # the derivation of the largest stable learning rate
+    "stable_rate_hessian_without_2": ("stable_rate", mutate("stable_rate", "(2.0 / rows)", "(1.0 / rows)"), {"test_stable_rate"}),
+    "stable_rate_one_over_lambda": ("stable_rate", mutate("stable_rate", "return float(2.0 / curvature.max())",
+                                                          "return float(1.0 / curvature.max())"), {"test_stable_rate"}),
+    "stable_rate_without_bias": ("stable_rate", mutate("stable_rate", "np.hstack([X, np.ones((rows, 1))])", "X"), {"test_stable_rate"}),
+    "stable_rate_smallest_eigenvalue": ("stable_rate", mutate("stable_rate", "curvature.max()", "curvature.min()"), {"test_stable_rate"}),
+    # the experiment
+    "regression_fix_raw_diverges": ("regression_fix", 'regression_fix = {"learning_rate": 0.01, "standardise": False}', {"test_regression_fix"}),
+    "regression_fix_raw_slow": ("regression_fix", 'regression_fix = {"learning_rate": 0.001, "standardise": False}', {"test_regression_fix"}),
+    "regression_fix_standardised_too_fast": ("regression_fix", 'regression_fix = {"learning_rate": 1.5, "standardise": True}',
+                          {"test_regression_fix"}),
+    "regression_fix_standardised_too_slow": ("regression_fix", 'regression_fix = {"learning_rate": 0.002, "standardise": True}',
+                          {"test_regression_fix"}),
+    "regression_fix_standardise_as_text": ("regression_fix", 'regression_fix = {"learning_rate": 0.5, "standardise": "yes"}',
+                          {"test_regression_fix"}),
+    **UNDERSTANDING["wrong_answers"],
     # mse_loss
     "sum_not_mean": ("mse_loss", mutate("mse_loss", "float(np.mean(residual**2))", "float(np.sum(residual**2))"), {"test_mse_loss"}),
     "half_mse": ("mse_loss", mutate("mse_loss", "float(np.mean(residual**2))", "float(0.5 * np.mean(residual**2))"), {"test_mse_loss"}),
@@ -526,8 +567,18 @@ DIAGNOSES = [
     ("cosine_ignores_warmup_offset", "test_cosine_decay", "step - warmup_steps", ("the warmup is ignored",)),
     ("cosine_unclamped", "test_cosine_decay", "rises again", ("the warmup is ignored", "fraction of")),
     ("cosine_alpha_unscaled", "test_cosine_decay", "alpha is a fraction", ("rises again", "the warmup is ignored")),
+    ("stable_rate_hessian_without_2", "test_stable_rate", "carries the factor 2"),
+    ("stable_rate_one_over_lambda", "test_stable_rate", "eta < 2 / lambda_max"),
+    ("stable_rate_without_bias", "test_stable_rate", "the bias b is a parameter too"),
+    ("stable_rate_smallest_eigenvalue", "test_stable_rate", "the largest eigenvalue sets the limit"),
+    ("regression_fix_raw_diverges", "test_regression_fix", 'above the stable limit'),
+    ("regression_fix_raw_slow", "test_regression_fix", 'The condition number lambda_max / lambda_min is'),
+    ("regression_fix_standardised_too_fast", "test_regression_fix", 'above the stable limit'),
+    ("regression_fix_standardised_too_slow", "test_regression_fix", 'The condition number is only'),
+    ("regression_fix_standardise_as_text", "test_regression_fix", 'must be a bool'),
+    *UNDERSTANDING["diagnoses"],
 ]
 
 globals().update(chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES,
-                          honest={**{name: variant_notebook(CHAPTER, sources) for name, sources in HONEST.items()},
+                          honest={**{name: variant_notebook(CHAPTER, sources) for name, sources in {**HONEST, **UNDERSTANDING["honest"]}.items()},
                                   "helpers": with_helper_cell()}))

@@ -1,11 +1,32 @@
 """Chapter 2's exercise through the grader: solution, blank, realistic mistakes, honest variants."""
 from __future__ import annotations
 
-from conftest import chapter_grading_tests, variant_notebook
+from conftest import chapter_grading_tests, understanding_catalogue, variant_notebook
 from conftest import mutate as mutate_cell
 
 CHAPTER = "02_sgd_momentum"
-CELLS = {"test_minibatches": 2, "test_sgd": 4, "test_train_epoch": 3}
+CELLS = {"test_minibatches": 2, "test_sgd": 4, "test_train_epoch": 3, "test_momentum_step": 2}
+
+# the derivation's honest variants: the geometric series summed by a loop, the recursion itself, the sum written out
+UNDERSTANDING = understanding_catalogue(CHAPTER, {"momentum_step": ['''
+def momentum_step(step, learning_rate, momentum):
+    return sum(learning_rate * momentum**k for k in range(step))
+''', '''
+def momentum_step(step, learning_rate, momentum):
+    velocity = 0.0
+    for _ in range(step):
+        velocity = momentum * velocity - learning_rate * 1.0
+    return -velocity
+''', '''
+def momentum_step(step, learning_rate, momentum):
+    powers = np.power(float(momentum), np.arange(step))
+    return float(learning_rate * np.sum(powers))
+'''],
+    "momentum_fix": ['momentum_fix = {"learning_rate": 4 / 121, "momentum": (9 / 11) ** 2}',
+                   'momentum_fix = {"momentum": 0.8, "learning_rate": 0.025}',
+                   'momentum_fix = dict(learning_rate=0.03, momentum=0.75)']})
+CELLS["test_momentum_fix"] = 2
+CELLS.update(UNDERSTANDING["cells"])
 
 
 def mutate(cell: str, old: str, new: str) -> str:
@@ -27,6 +48,19 @@ def sgd_update(params, grads, state, learning_rate, momentum=0.0, nesterov=False
 
 # student -> (cell, source, graded cells that must score 0)
 WRONG_ANSWERS = {
+    # the derivation of momentum's steps under a constant gradient
+    "momentum_step_limit": ("momentum_step", mutate("momentum_step", "(1.0 - momentum**step) / (1.0 - momentum)", "1.0 / (1.0 - momentum)"),
+                            {"test_momentum_step"}),
+    "momentum_step_one_term_too_many": ("momentum_step", mutate("momentum_step", "momentum**step", "momentum ** (step + 1)"),
+                                        {"test_momentum_step"}),
+    "momentum_step_one_term": ("momentum_step", mutate("momentum_step", "return learning_rate * (1.0 - momentum**step) / (1.0 - momentum)",
+                                                       "return learning_rate * momentum ** (step - 1)"), {"test_momentum_step"}),
+    # the experiment
+    "momentum_fix_plain": ("momentum_fix", 'momentum_fix = {"learning_rate": 0.0198, "momentum": 0.0}', {"test_momentum_fix"}),
+    "momentum_fix_unstable": ("momentum_fix", 'momentum_fix = {"learning_rate": 0.04, "momentum": 0.6}', {"test_momentum_fix"}),
+    "momentum_fix_too_much_momentum": ("momentum_fix", 'momentum_fix = {"learning_rate": 0.01, "momentum": 0.95}', {"test_momentum_fix"}),
+    "momentum_fix_missing_key": ("momentum_fix", 'momentum_fix = {"learning_rate": 0.03}', {"test_momentum_fix"}),
+    **UNDERSTANDING["wrong_answers"],
     "not_shuffled": ("minibatches", '''
 def minibatches(num_examples, batch_size, rng, drop_last=False):
     order = np.arange(num_examples)
@@ -190,6 +224,14 @@ def sgd_update(params, grads, state, learning_rate, momentum=0.0, nesterov=False
 
 
 DIAGNOSES = [
+    ("momentum_step_limit", "test_momentum_step", "that is the limit of the steps", ("one term too many",)),
+    ("momentum_step_one_term_too_many", "test_momentum_step", "one term too many", ("limit",)),
+    ("momentum_step_one_term", "test_momentum_step", "not one term"),
+    ("momentum_fix_plain", "test_momentum_fix", 'shrinks the error by a factor 0.980'),
+    ("momentum_fix_unstable", "test_momentum_fix", 'does not converge'),
+    ("momentum_fix_too_much_momentum", "test_momentum_fix", 'shrinks the error by a factor'),
+    ("momentum_fix_missing_key", "test_momentum_fix", 'must be a dict with the keys'),
+    *UNDERSTANDING["diagnoses"],
     ("learning_rate_outside_velocity", "test_sgd", "PyTorch form", ("moving-average form", "applied twice")),
     ("updates_in_place", "test_sgd", "in place"),
     ("not_shuffled", "test_minibatches", "not shuffled", ("with replacement", "array_split")),
@@ -350,4 +392,6 @@ def train_epoch(params, X, y, gradient_fn, batch_size, rng, learning_rate, momen
 globals().update(chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES, honest={"honest": variant_notebook(CHAPTER, HONEST),
                                                                     "honest_again": variant_notebook(CHAPTER, HONEST_AGAIN),
                                                                     "honest_containers": variant_notebook(CHAPTER, HONEST_CONTAINERS),
-                                                                    "honest_rearranged": variant_notebook(CHAPTER, HONEST_REARRANGED)}))
+                                                                    "honest_rearranged": variant_notebook(CHAPTER, HONEST_REARRANGED),
+                                                                    **{name: variant_notebook(CHAPTER, sources)
+                                                                       for name, sources in UNDERSTANDING["honest"].items()}}))

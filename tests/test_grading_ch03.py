@@ -1,11 +1,31 @@
 """Chapter 3's exercise through the grader: solution, blank, and the classic wrong versions of each optimizer."""
 from __future__ import annotations
 
-from conftest import chapter_grading_tests, variant_notebook
+from conftest import chapter_grading_tests, understanding_catalogue, variant_notebook
 from conftest import mutate as mutate_cell
 
 CHAPTER = "03_adaptive_optimizers"
 CELLS = {"test_adagrad": 2, "test_rmsprop": 3, "test_adam": 3, "test_adamw": 2}
+
+CELLS["test_bias_correction"] = 2
+
+# the derivation's honest variants
+UNDERSTANDING = understanding_catalogue(CHAPTER, {"bias_correction": ['''
+def bias_correction(step, beta):
+    return (1 - beta) * sum(beta**k for k in range(step))
+''', '''
+def bias_correction(step, beta):
+    factor = 0.0
+    for _ in range(step):
+        factor = beta * factor + (1 - beta)     # the moment's own recursion with g = 1
+    return factor
+''', '''
+def bias_correction(step, beta):
+    return float(-np.expm1(step * np.log(beta)))
+'''], "adam_fix": ['adam_fix = {"learning_rate": 0.01}', 'adam_fix = {"learning_rate": 0.005}', 'adam_fix = dict(learning_rate=2e-3)']})
+CELLS["test_adam_fix"] = 2
+CELLS.update(UNDERSTANDING["cells"])
+
 
 
 def mutate(cell: str, old: str, new: str) -> str:
@@ -14,6 +34,18 @@ def mutate(cell: str, old: str, new: str) -> str:
 
 # student -> (cell, source, graded cells that must score 0); AdamW is checked with the course's Adam, so Adam's mistakes cost test_adam only
 WRONG_ANSWERS = {
+    # the derivation of Adam's bias correction
+    "bias_correction_one_power_too_few": ("bias_correction", mutate("bias_correction", "beta**step", "beta ** (step - 1)"),
+                                          {"test_bias_correction"}),
+    "bias_correction_weight_of_zero": ("bias_correction", mutate("bias_correction", "1.0 - beta**step", "beta**step"),
+                                       {"test_bias_correction"}),
+    "bias_correction_first_order": ("bias_correction", mutate("bias_correction", "1.0 - beta**step", "(1.0 - beta) * step"),
+                                    {"test_bias_correction"}),
+    # the experiment
+    "adam_fix_too_large": ("adam_fix", 'adam_fix = {"learning_rate": 0.1}', {"test_adam_fix"}),
+    "adam_fix_too_small": ("adam_fix", 'adam_fix = {"learning_rate": 0.0003}', {"test_adam_fix"}),
+    "adam_fix_negative": ("adam_fix", 'adam_fix = {"learning_rate": -0.01}', {"test_adam_fix"}),
+    **UNDERSTANDING["wrong_answers"],
     "adagrad_epsilon_outside": ("adagrad", mutate("adagrad", "np.sqrt(a + dtype(epsilon))", "(np.sqrt(a) + dtype(epsilon))"), {"test_adagrad"}),
     "adagrad_accumulator_from_zero": ("adagrad", mutate("adagrad", "np.full_like(p, initial_accumulator_value)", "np.zeros_like(p)"),
                                       {"test_adagrad"}),
@@ -364,6 +396,13 @@ def adamw_update(params, grads, state, learning_rate, weight_decay=0.004, beta_1
 
 
 DIAGNOSES = [
+    ("bias_correction_one_power_too_few", "test_bias_correction", "one power too few"),
+    ("bias_correction_weight_of_zero", "test_bias_correction", "the weight left on the zero"),
+    ("bias_correction_first_order", "test_bias_correction", "first-order expansion"),
+    ("adam_fix_too_large", "test_adam_fix", 'up to about 7.6 per weight'),
+    ("adam_fix_too_small", "test_adam_fix", 'the bar is 88%'),
+    ("adam_fix_negative", "test_adam_fix", 'must be a positive number'),
+    *UNDERSTANDING["diagnoses"],
     ("adagrad_epsilon_outside", "test_adagrad", "inside the square root", ("not at 0", "previous update")),
     ("adagrad_accumulator_from_zero", "test_adagrad", "not at 0", ("inside the square root", "sqrt(1 + sum of g^2)")),
     ("adagrad_accumulator_from_one", "test_adagrad", "sqrt(1 + sum of g^2)", ("not at 0", "previous update")),
@@ -395,4 +434,4 @@ DIAGNOSES = [
 ]
 
 globals().update(chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES,
-                          honest={name: variant_notebook(CHAPTER, sources) for name, sources in HONEST.items()}))
+                          honest={name: variant_notebook(CHAPTER, sources) for name, sources in {**HONEST, **UNDERSTANDING["honest"]}.items()}))

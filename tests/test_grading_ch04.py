@@ -1,12 +1,31 @@
 """Chapter 4's exercise through the grader: solution, blank, and the classic wrong versions of each part."""
 from __future__ import annotations
 
-from conftest import chapter_grading_tests, variant_notebook
+from conftest import chapter_grading_tests, understanding_catalogue, variant_notebook
 from conftest import mutate as mutate_cell
 
 CHAPTER = "04_initialization"
 CELLS = {"test_compute_fans": 1, "test_variance_scaling_parameter": 2, "test_variance_scaling_sample": 2, "test_initialize": 1,
          "test_forward_statistics": 2, "test_clip_by_value": 1, "test_clip_by_norm": 1, "test_clip_by_global_norm": 2, "test_clipped_sgd": 2}
+
+CELLS["test_leaky_relu_scale"] = 2
+
+# the derivation's honest variants
+UNDERSTANDING = understanding_catalogue(CHAPTER, {"leaky_relu_scale": ['''
+def leaky_relu_scale(negative_slope):
+    second_moment_factor = 0.5 * 1.0 + 0.5 * negative_slope * negative_slope    # E[phi(z)^2] / q, half of z on each side
+    return 1.0 / second_moment_factor
+''', '''
+def leaky_relu_scale(negative_slope):
+    return 2 / (1 + np.square(negative_slope))
+''', '''
+def leaky_relu_scale(negative_slope):
+    a = float(negative_slope)
+    return (2.0 / (1.0 + a * a)) if a != 0 else 2.0
+'''], "init_fix": ['init_fix = {"scale": 2}', 'init_fix = {"scale": 2.5}', 'init_fix = dict(scale=1.5)']})
+CELLS["test_init_fix"] = 2
+CELLS.update(UNDERSTANDING["cells"])
+
 
 
 def mutate(cell: str, old: str, new: str) -> str:
@@ -16,6 +35,18 @@ def mutate(cell: str, old: str, new: str) -> str:
 # student -> (cell, source, graded cells that must score 0); a part that calls an earlier function is checked with the course's
 # version of it (dlcourse.numpy_reference), so each mistake costs its own cell only
 WRONG_ANSWERS = {
+    # the derivation of the leaky ReLU's variance-preserving scale
+    "leaky_scale_slope_not_squared": ("leaky_relu_scale", mutate("leaky_relu_scale", "negative_slope**2", "negative_slope"),
+                                      {"test_leaky_relu_scale"}),
+    "leaky_scale_as_gain": ("leaky_relu_scale", mutate("leaky_relu_scale", "return 2.0 / (1.0 + negative_slope**2)",
+                                                       "return np.sqrt(2.0 / (1.0 + negative_slope**2))"), {"test_leaky_relu_scale"}),
+    "leaky_scale_he": ("leaky_relu_scale", mutate("leaky_relu_scale", "return 2.0 / (1.0 + negative_slope**2)", "return 2.0"),
+                       {"test_leaky_relu_scale"}),
+    # the experiment
+    "init_fix_tiny": ("init_fix", 'init_fix = {"scale": 0.01}', {"test_init_fix"}),
+    "init_fix_too_large": ("init_fix", 'init_fix = {"scale": 4.0}', {"test_init_fix"}),
+    "init_fix_as_text": ("init_fix", 'init_fix = {"scale": "he_normal"}', {"test_init_fix"}),
+    **UNDERSTANDING["wrong_answers"],
     # compute_fans: a convolution's receptive field left out; the two axes read the wrong way round
     "fans_without_receptive_field": ("fans", mutate("fans", "receptive_field = int(np.prod(shape[:-2]))", "receptive_field = 1"),
                                      {"test_compute_fans"}),
@@ -488,6 +519,13 @@ def clipped_sgd_update(params, grads, state, learning_rate, momentum=0.0, global
 
 
 DIAGNOSES = [
+    ("leaky_scale_slope_not_squared", "test_leaky_relu_scale", "the slope is squared"),
+    ("leaky_scale_as_gain", "test_leaky_relu_scale", "a gain on the standard deviation"),
+    ("leaky_scale_he", "test_leaky_relu_scale", "He's scale 2 holds for ReLU"),
+    ("init_fix_tiny", "test_init_fix", 'multiplies it by 9.77e-24'),
+    ("init_fix_too_large", "test_init_fix", 'multiplies it by 1.02e+03'),
+    ("init_fix_as_text", "test_init_fix", 'must be a float or a int'),
+    *UNDERSTANDING["diagnoses"],
     ("fans_without_receptive_field", "test_compute_fans", "receptive field is missing", ("swapped",)),
     ("fans_swapped", "test_compute_fans", "fan_in and fan_out are swapped", ("receptive field",)),
     ("truncation_not_corrected", "test_variance_scaling_parameter", "correction is missing", ("not multiply",)),
@@ -519,5 +557,6 @@ DIAGNOSES = [
                                                                                            "by value")),
 ]
 
+HONEST.update(UNDERSTANDING["honest"])
 globals().update(chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES,
                                        honest={name: variant_notebook(CHAPTER, sources) for name, sources in HONEST.items()}))

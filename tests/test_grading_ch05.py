@@ -1,12 +1,39 @@
 """Chapter 5's exercise through the grader: solution, blank, and the classic wrong versions of each activation."""
 from __future__ import annotations
 
-from conftest import chapter_grading_tests, variant_notebook
+from conftest import chapter_grading_tests, understanding_catalogue, variant_notebook
 from conftest import mutate as mutate_cell
 
 CHAPTER = "05_activation_functions"
 CELLS = {"test_sigmoid": 3, "test_tanh": 1, "test_relu": 1, "test_leaky_relu": 1, "test_elu": 1, "test_gelu": 2, "test_silu": 1,
          "test_dead_relu_fraction": 1}
+
+CELLS["test_mish_derivative"] = 2
+
+# the derivation's honest variants
+UNDERSTANDING = understanding_catalogue(CHAPTER, {"mish_derivative": ['''
+def mish_derivative(x):
+    softplus = np.log1p(np.exp(-np.abs(x))) + np.maximum(x, 0)
+    return np.tanh(softplus) + x * sigmoid(x) / np.cosh(softplus) ** 2
+''', '''
+def mish_derivative(x):
+    out = np.empty_like(x)
+    for index, value in np.ndenumerate(x):
+        t = np.tanh(np.logaddexp(0.0, value))
+        out[index] = t + value * (1 - t) * (1 + t) * sigmoid(value)
+    return out
+''', '''
+def mish_derivative(x):
+    e = np.exp(x)                           # |x| <= 20: no overflow
+    t = ((1 + e) ** 2 - 1) / ((1 + e) ** 2 + 1)   # tanh(log(1 + e^x))
+    return t + x * (1 - t**2) * e / (1 + e)
+'''],
+    "activation_fix": ['activation_fix = {"activation": "tanh", "learning_rate": 0.01}',
+                   'activation_fix = {"learning_rate": 0.05, "activation": "tanh"}',
+                   'activation_fix = dict(activation="tanh", learning_rate=0.03)']})
+CELLS["test_activation_fix"] = 2
+CELLS.update(UNDERSTANDING["cells"])
+
 
 
 def mutate(cell: str, old: str, new: str) -> str:
@@ -20,6 +47,17 @@ GELU_ARGUMENT = "special.erfc(-x * dtype(np.float32(0.7071067811865476)))"
 
 # student -> (cell, source, graded cells that must score 0); silu is checked with the course's sigmoid: sigmoid's mistakes cost test_sigmoid only
 WRONG_ANSWERS = {
+    # the derivation of mish's derivative
+    "mish_product_rule_forgotten": ("mish_derivative", mutate("mish_derivative", "return inner + x * (1.0 - inner * inner) * sigmoid(x)",
+                                                              "return inner"), {"test_mish_derivative"}),
+    "mish_chain_rule_forgotten": ("mish_derivative", mutate("mish_derivative", " * sigmoid(x)", ""), {"test_mish_derivative"}),
+    "mish_tanh_derivative_wrong": ("mish_derivative", mutate("mish_derivative", "(1.0 - inner * inner)", "(1.0 - inner)"),
+                                   {"test_mish_derivative"}),
+    # the experiment
+    "activation_fix_sigmoid": ("activation_fix", 'activation_fix = {"activation": "sigmoid", "learning_rate": 0.05}', {"test_activation_fix"}),
+    "activation_fix_relu_lecun": ("activation_fix", 'activation_fix = {"activation": "relu", "learning_rate": 0.02}', {"test_activation_fix"}),
+    "activation_fix_unknown": ("activation_fix", 'activation_fix = {"activation": "swish", "learning_rate": 0.02}', {"test_activation_fix"}),
+    **UNDERSTANDING["wrong_answers"],
     "sigmoid_naive": ("sigmoid", mutate("sigmoid", SIGMOID_BODY, "    return 1 / (1 + np.exp(-x))"), {"test_sigmoid"}),
     "sigmoid_where_both_branches": ("sigmoid", mutate("sigmoid", SIGMOID_BODY, "    return np.where(x >= 0, 1 / (1 + np.exp(-x)), np.exp(x) "
                                                                                "/ (1 + np.exp(x)))"),
@@ -445,6 +483,13 @@ def silu_derivative(x):
 NAIVE_EXP = "exp(-x) overflows for x below about -710"
 BOTH_BRANCHES = "np.where computes both branches"
 DIAGNOSES = [
+    ("mish_product_rule_forgotten", "test_mish_derivative", "the product rule: mish"),
+    ("mish_chain_rule_forgotten", "test_mish_derivative", "the chain rule through softplus"),
+    ("mish_tanh_derivative_wrong", "test_mish_derivative", "not 1 - tanh"),
+    ("activation_fix_sigmoid", "test_activation_fix", "the first layer's gradient is 1.8e-05 times"),
+    ("activation_fix_relu_lecun", "test_activation_fix", "the first layer's gradient is 1.5 times"),
+    ("activation_fix_unknown", "test_activation_fix", 'the activation must be one of'),
+    *UNDERSTANDING["diagnoses"],
     ("sigmoid_naive", "test_sigmoid", NAIVE_EXP, (BOTH_BRANCHES,)),
     ("sigmoid_where_both_branches", "test_sigmoid", BOTH_BRANCHES, (NAIVE_EXP,)),
     ("sigmoid_tanh_form", "test_sigmoid", "cancels for x << 0", ("1 - 1/(1 + exp(x))",)),
@@ -476,4 +521,4 @@ DIAGNOSES = [
 ]
 
 globals().update(chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES,
-                          honest={name: variant_notebook(CHAPTER, sources) for name, sources in HONEST.items()}))
+                          honest={name: variant_notebook(CHAPTER, sources) for name, sources in {**HONEST, **UNDERSTANDING["honest"]}.items()}))

@@ -1,13 +1,46 @@
 """Chapter 6's exercise through the grader: solution, blank, the classic wrong versions of each piece, honest variants."""
 from __future__ import annotations
 
-from conftest import chapter_grading_tests, variant_notebook
+from conftest import chapter_grading_tests, understanding_catalogue, variant_notebook
 from conftest import mutate as mutate_cell
 
 CHAPTER = "06_backpropagation"
 CELLS = {"test_dense": 2, "test_relu_backward": 1, "test_softmax_cross_entropy": 3, "test_batch_norm": 3, "test_dropout": 2,
          "test_l2_penalty_gradient": 1, "test_model_gradients": 3, "test_train_epoch": 3,
          "test_digits_experiment": 2}
+
+CELLS["test_label_smoothing"] = 2
+
+# the derivation's honest variants
+UNDERSTANDING = understanding_catalogue(CHAPTER, {"label_smoothing": ['''
+def label_smoothing_gradient(logits, labels, label_smoothing):
+    n, k = logits.shape
+    onehot = np.eye(k)[labels]
+    targets = onehot * (1 - label_smoothing) + label_smoothing / k
+    log_p = logits - logits.max(axis=1, keepdims=True)
+    log_p = log_p - np.log(np.sum(np.exp(log_p), axis=1, keepdims=True))
+    return (np.exp(log_p) - targets) / n
+''', '''
+def label_smoothing_gradient(logits, labels, label_smoothing):
+    # the gradient of Part 3 (epsilon = 0) plus what the smoothing moves: eps (onehot - 1/K) / n
+    n, k = logits.shape
+    _, plain = softmax_cross_entropy(logits, labels)
+    onehot = np.zeros((n, k))
+    onehot[np.arange(n), labels] = 1.0
+    return plain + label_smoothing * (onehot - 1.0 / k) / n
+''', '''
+def label_smoothing_gradient(logits, labels, label_smoothing):
+    grads = []
+    for row, label in zip(logits, labels):
+        p = np.exp(row - row.max())
+        p = p / p.sum()
+        target = np.full(row.shape, label_smoothing / row.size)
+        target[label] += 1 - label_smoothing
+        grads.append((p - target) / len(labels))
+    return np.array(grads)
+''']})
+CELLS.update(UNDERSTANDING["cells"])
+
 
 
 def mutate(cell: str, old: str, new: str) -> str:
@@ -27,6 +60,17 @@ def softmax_cross_entropy(logits, labels):
 # student -> (cell, source, graded cells that must score 0); model_gradients is checked with the course's dense, ReLU,
 # softmax and L2 pieces, so each mistake costs its own cell only
 WRONG_ANSWERS = {
+    # the derivation of label smoothing's gradient
+    "smoothing_over_the_other_classes": ("label_smoothing", mutate("label_smoothing", "label_smoothing / classes)",
+                                                                   "label_smoothing / (classes - 1))").replace(
+        "soft_targets[np.arange(rows), labels] += 1.0 - label_smoothing", "soft_targets[np.arange(rows), labels] = 1.0 - label_smoothing"),
+        {"test_label_smoothing"}),
+    "smoothing_not_divided_by_n": ("label_smoothing", mutate("label_smoothing", "- soft_targets) / rows", "- soft_targets)"),
+                                   {"test_label_smoothing"}),
+    "smoothing_ignored": ("label_smoothing", mutate("label_smoothing", "soft_targets = np.full(logits.shape, label_smoothing / classes)",
+                                                    "soft_targets = np.zeros(logits.shape)").replace("+= 1.0 - label_smoothing", "+= 1.0"),
+                          {"test_label_smoothing"}),
+    **UNDERSTANDING["wrong_answers"],
     # the dense layer
     "dense_without_bias": ("dense", mutate("dense", "return x @ kernel + bias", "return x @ kernel"), {"test_dense"}),
     "dense_bias_gradient_averaged": ("dense", mutate("dense", "dz.sum(axis=0)", "dz.mean(axis=0)"), {"test_dense"}),
@@ -96,6 +140,10 @@ WRONG_ANSWERS = {
 }
 
 DIAGNOSES = [
+    ("smoothing_over_the_other_classes", "test_label_smoothing", "over all K classes"),
+    ("smoothing_not_divided_by_n", "test_label_smoothing", "divided by n"),
+    ("smoothing_ignored", "test_label_smoothing", "label smoothing changes the target"),
+    *UNDERSTANDING["diagnoses"],
     ("dense_without_bias", "test_dense", "the bias is missing"),
     ("dense_bias_gradient_averaged", "test_dense", "not its mean", ("divided by the batch size",)),
     ("dense_kernel_gradient_transposed", "test_dense", "dkernel is transposed", ("dx uses the kernel itself",)),
@@ -448,5 +496,6 @@ def train_epoch(params, x, labels, batch_size, learning_rate, momentum=0.0, l2=0
     },
 }
 
+HONEST.update(UNDERSTANDING["honest"])
 globals().update(chapter_grading_tests(CHAPTER, CELLS, WRONG_ANSWERS, DIAGNOSES,
                                        honest={name: variant_notebook(CHAPTER, sources) for name, sources in HONEST.items()}))

@@ -16,8 +16,10 @@ import numpy as np
 from scipy import special
 
 from dlcourse import keras_reference as ref
+from dlcourse import network
 from dlcourse.checks.cases import Case, run_check
 from dlcourse.checks.compare import Mistake, assert_matches, fail
+from dlcourse.checks.understanding import check_experiment, derivation_case, digits_test_accuracy
 
 keras, tf = ref.keras, ref.tf
 
@@ -269,3 +271,66 @@ def dense_relu_layer(seed: int = 0, batch: int = 64, inputs: int = 10, units: in
     b = rng.normal(size=units) + bias_shift
     W[:, :zero_units], b[:zero_units] = 0.0, 0.0
     return X, W, b
+
+
+def check_mish_derivative(mish_derivative: Callable, x=None) -> None:
+    """``mish_derivative(x)``: the derivative of ``keras.activations.mish`` (x tanh(softplus(x))) on float64 ``x`` (default
+    -20 to 20), against its ``tf.GradientTape`` derivative; the usual slips of the product and chain rules are named.
+    The check hands ``mish_derivative`` the course's ``sigmoid``."""
+    __tracebackhide__ = True
+    x = np.linspace(-20.0, 20.0, 81) if x is None else np.asarray(x, dtype=np.float64)
+    _, expected = keras_activation("mish", x)
+    softplus = np.logaddexp(0.0, x)
+    squashed, sigma = np.tanh(softplus), special.expit(x)
+    mistakes = [
+        Mistake(squashed, "the product rule: mish = x * tanh(softplus(x)), so its derivative also has x times the derivative of "
+                          "tanh(softplus(x))."),
+        Mistake(squashed + x * (1 - squashed**2), "the chain rule through softplus: d softplus(x)/dx = sigmoid(x) multiplies "
+                                                  "tanh's derivative."),
+        Mistake(x * (1 - squashed**2) * sigma, "the product rule has two terms: tanh(softplus(x)) + x * d tanh(softplus(x))/dx; "
+                                               "the first is missing."),
+        Mistake(squashed + x * (1 - squashed) * sigma, "tanh's derivative is 1 - tanh^2, not 1 - tanh."),
+    ]
+    # TensorFlow's derivative and any reasonable formula round a sum of terms of size up to |x|: a few epsilons of that
+    case = derivation_case((x,), expected, mistakes, what=f"mish_derivative(x), x from {x.min():g} to {x.max():g}",
+                           reference="tf.GradientTape on keras.activations.mish", rtol=1e-9, atol=1e-14, substitutes=("sigmoid",))
+    run_check(mish_derivative, [case], "your derivative of mish matches tf.GradientTape.")
+
+
+DEEP_DIGITS = {"sizes": [64] + [32] * 8 + [10], "scale": 1.0, "momentum": 0.9, "epochs": 4, "bar": 0.88}
+
+
+def first_to_last_gradient_ratio(activation: str, sizes: list[int], scale: float, seed: int = 0) -> float:
+    """At initialization, the norm of the first kernel's gradient over the last kernel's, on the digits' first 256 training
+    examples: how much of the gradient reaches the first layer."""
+    from dlcourse.problems import digits_split
+
+    x, labels = digits_split()["train"]
+    params = network.mlp_init(sizes, np.random.default_rng(seed), scale=scale)
+    _, grads = network.mlp_gradients(params, x[:256], labels[:256], activation)
+    return float(np.linalg.norm(grads[0]) / np.linalg.norm(grads[-2]))
+
+
+def check_deep_activation(choice) -> None:
+    """``choice = {"activation": "relu" | "tanh" | "sigmoid", "learning_rate": ...}``: the 8-hidden-layer MLP of ``DEEP_DIGITS``
+    (LeCun initialization) with that activation, trained by SGD with momentum on the digits; its test accuracy must reach the bar."""
+    __tracebackhide__ = True
+    setup = DEEP_DIGITS
+
+    def run(values):
+        activation, rate = values["activation"], float(values["learning_rate"])
+        if activation not in network.ACTIVATIONS:
+            return f'the activation must be one of {sorted(network.ACTIVATIONS)}; yours is "{activation}".'
+        if not np.isfinite(rate) or rate <= 0:
+            return f"the learning rate must be a positive number; yours is {rate!r}."
+        accuracy = digits_test_accuracy(setup["sizes"], activation, setup["scale"], "sgd", rate, setup["epochs"],
+                                        momentum=setup["momentum"])
+        if accuracy >= setup["bar"]:
+            return ""
+        ratio = first_to_last_gradient_ratio(activation, setup["sizes"], setup["scale"])
+        return (f"with {activation} and learning rate {rate:g} the network classifies {accuracy:.1%} of the test digits; the bar "
+                f"is {setup['bar']:.0%}. At initialization the first layer's gradient is {ratio:.2g} times the last layer's "
+                "(its norm): the smaller that is, the less the early layers learn.")
+
+    check_experiment(choice, {"activation": (str,), "learning_rate": (float, int)}, run,
+                     f"your deep network passes {setup['bar']:.0%} of the test digits.")

@@ -17,6 +17,8 @@ import numpy as np
 
 from dlcourse import keras_reference as ref
 from dlcourse import optimizers
+from dlcourse.checks.cases import run_check
+from dlcourse.checks.compare import Mistake
 from dlcourse.checks.optimizer_steps import (
     check_optimizer,
     constant_forms,
@@ -27,6 +29,8 @@ from dlcourse.checks.optimizer_steps import (
     learning_rates,
     numpy_run,
 )
+from dlcourse.checks.understanding import check_experiment, derivation_case, digits_test_accuracy
+from dlcourse.problems import digits_split
 
 keras = ref.keras
 
@@ -292,3 +296,65 @@ def check_adamw(adam_init: Callable, adamw_update: Callable, learning_rate=0.05,
                     label=_describe("AdamW", learning_rate, **hyper), learning_rate=learning_rate, num_steps=num_steps, problem=problem,
                     hyperparameters=hyper, mistakes=mistakes, alternatives=forms(optimizers.adamw_update, problem, decays),
                     substitutes=("adam_init", "adam_update"))
+
+
+def keras_adam_moments(beta_1: float, beta_2: float, num_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Keras Adam's first and second moments ``m_t``, ``v_t`` after steps 1 .. ``num_steps`` on a float64 parameter whose
+    gradient is always 1: two (num_steps,) arrays."""
+    variable = ref.tf.Variable(np.zeros((), dtype=np.float64))
+    optimizer = keras.optimizers.Adam(beta_1=beta_1, beta_2=beta_2)
+    moments = []
+    for _ in range(num_steps):
+        optimizer.apply_gradients([(ref.tf.constant(1.0, dtype=ref.tf.float64), variable)])
+        moments.append((float(optimizer._momentums[0].numpy()), float(optimizer._velocities[0].numpy())))
+    first, second = np.array(moments).T
+    return first, second
+
+
+def check_bias_correction(bias_correction: Callable, beta_1: float = 0.9, beta_2: float = 0.999, num_steps: int = 60) -> None:
+    """``bias_correction(step, beta)``: the factor c_t with m_t = c_t g for a gradient that is constantly g, for Keras Adam's
+    first moment (``beta_1``) and second moment (``beta_2``, for g^2), steps 1 .. ``num_steps``, against Keras's own moments."""
+    __tracebackhide__ = True
+    steps = np.arange(1, num_steps + 1)
+    made = []
+    for beta, moment, which in zip((beta_1, beta_2), keras_adam_moments(beta_1, beta_2, num_steps), ("m_t", "v_t")):
+        mistakes = [
+            Mistake(1 - beta ** (steps - 1.0), "one power too few: after the first step m_1 = (1 - beta) g, so c_1 = 1 - beta."),
+            Mistake(beta ** steps, "beta^t is the weight left on the zero the average started from; the factor is what the "
+                                   "gradients got: 1 minus that."),
+            Mistake((1 - beta) * steps, "(1 - beta) t is only the first-order expansion of the sum of the weights; sum the geometric "
+                                        "series (1 - beta)(1 + beta + ... + beta^(t-1)) exactly."),
+            Mistake(np.ones(num_steps), "without a correction m_t underestimates g at the start: m_t is an average that began at 0."),
+        ]
+        # Keras's moment is a recursion: each of its t steps rounds once (relative float64 epsilon on a value below 1)
+        made.append(derivation_case((list(steps.tolist()), beta), moment, mistakes,
+                                    what=f"bias_correction(t, {beta}) for t = 1 .. {num_steps}",
+                                    reference=f"keras.optimizers.Adam's {which} under a constant gradient", rtol=0.0,
+                                    atol=4 * num_steps * np.finfo(np.float64).eps, driver="at_each_step"))
+    run_check(bias_correction, made, "your factor is what Keras's Adam moments reach under a constant gradient, for both betas.")
+
+
+ADAM_DIGITS = {"sizes": [64, 64, 64, 64, 10], "activation": "relu", "scale": 2.0, "epochs": 2, "bar": 0.88}
+
+
+def check_adam_learning_rate(choice) -> None:
+    """``choice = {"learning_rate": ...}``: the course's Adam trains the ReLU MLP of ``ADAM_DIGITS`` (He initialization) on the
+    digits for its epochs; its test accuracy must reach the bar."""
+    __tracebackhide__ = True
+    setup = ADAM_DIGITS
+
+    def run(values):
+        rate = float(values["learning_rate"])
+        if not np.isfinite(rate) or rate <= 0:
+            return f"the learning rate must be a positive number; yours is {rate!r}."
+        accuracy = digits_test_accuracy(setup["sizes"], setup["activation"], setup["scale"], "adam", rate, setup["epochs"])
+        if accuracy >= setup["bar"]:
+            return ""
+        steps = setup["epochs"] * -(-len(digits_split()["train"][1]) // 32)   # batches of 32, the last one shorter
+        return (f"with learning rate {rate:g}, Adam's network classifies {accuracy:.1%} of the test digits; the bar is "
+                f"{setup['bar']:.0%}. Adam moves every weight by up to about the learning rate at each step, whatever the size of "
+                f"its gradient (Lesson 2): over the {steps} steps of {setup['epochs']} epochs that is up to about {steps * rate:.3g} "
+                "per weight, for weights that start at about 0.2.")
+
+    check_experiment(choice, {"learning_rate": (float, int)}, run,
+                     f"your learning rate trains the network past {setup['bar']:.0%} of the test digits with Adam.")

@@ -22,6 +22,7 @@ from dlcourse import keras_reference as ref
 from dlcourse import network, optimizers
 from dlcourse.checks.cases import CallableSpec, Case, run_check
 from dlcourse.checks.compare import Mistake, assert_matches, fail
+from dlcourse.checks.understanding import derivation_case
 
 keras, tf = ref.keras, ref.tf
 
@@ -557,3 +558,30 @@ def check_digits_experiment(train_digits: Callable, seed: int = 0) -> None:
 
     case = Case((*data["train"], *data["validation"]), judge, driver="evaluate", substitutes=EXPERIMENT_PIECES)
     run_check(train_digits, [case], f"the network train_digits trains reaches at least {EXPERIMENT_BAR:.0%} on the test digits.")
+
+
+def check_label_smoothing_gradient(label_smoothing_gradient: Callable, case=None, label_smoothing: float = 0.1) -> None:
+    """``label_smoothing_gradient(logits, labels, label_smoothing)``: the gradient with respect to the logits of the mean loss of
+    ``keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=...)`` on the one-hot labels, by ``tf.GradientTape``."""
+    __tracebackhide__ = True
+    logits, labels = case if case is not None else logits_case()
+    n, classes = logits.shape
+    onehot = np.eye(classes)[labels]
+    loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing, dtype="float64")
+    expected = ref.tape_gradient(lambda z: loss(tf.constant(onehot), z), logits)[0]
+    probabilities = np.exp(network.log_softmax(logits.astype(np.float64)))
+    target = (1 - label_smoothing) * onehot + label_smoothing / classes
+    spread = (1 - label_smoothing) * onehot + label_smoothing / (classes - 1) * (1 - onehot)
+    mistakes = [
+        Mistake((probabilities - spread) / n, "Keras spreads label_smoothing over all K classes, the true one included: the target "
+                                              "is (1 - eps) onehot + eps / K."),
+        Mistake(probabilities - target, "the loss is the mean over the batch: the gradient is divided by n."),
+        Mistake((probabilities - onehot) / n, "label smoothing changes the target: (1 - eps) onehot + eps / K, not the one-hot labels."),
+        Mistake((target - probabilities) / n, "the sign: the gradient of the cross-entropy with respect to the logits is softmax - target."),
+    ]
+    # softmax's exponentials and the division by n round each element once or twice, relative to 1/n
+    case = derivation_case((logits, labels, label_smoothing), expected, mistakes,
+                           what=f"label_smoothing_gradient(logits {logits.shape}, labels, {label_smoothing})",
+                           reference="tf.GradientTape on CategoricalCrossentropy(from_logits=True, label_smoothing)",
+                           rtol=1e-9, atol=1e-15)
+    run_check(label_smoothing_gradient, [case], "your gradient of the label-smoothed cross-entropy matches tf.GradientTape.")

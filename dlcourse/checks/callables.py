@@ -138,3 +138,8 @@ def evaluate(function: Callable, *args, **kwargs) -> tuple:
     before = [a.copy() if isinstance(a, np.ndarray) else a for a in flat]
     result, messages = _recording_warnings(lambda: function(*args, **kwargs))
     return result, messages, _arrays_changed(flat, before)
+
+
+def at_each_step(function: Callable, steps: list, *args, **kwargs) -> list:
+    """``[function(step, *args, **kwargs) for step in steps]``: a formula of the step number, called with one integer at a time."""
+    return [function(step, *args, **kwargs) for step in steps]

@@ -42,6 +42,10 @@ class CallableSpec:
         return getattr(callables, self.factory)(**self.arguments)
 
 
+# The driver of a case that judges a value the student's cell assigns (an answer, an experiment's choice) as it is.
+ANSWER = "answer"
+
+
 @dataclass
 class Case:
     """One call ``function(*args, **kwargs)`` and ``judge(result, args_after_call)``.
@@ -56,6 +60,8 @@ class Case:
     ``substitutes`` names other graded functions of the exercise that the
     student's function may call: the call uses the course's versions of them
     instead (:func:`substituted`), so that their mistakes are not counted twice.
+    With ``driver=ANSWER`` the student's object is a value (an answer), judged
+    as it is; ``remark`` is then what the feedback adds when the answer is right.
     """
 
     args: tuple
@@ -63,6 +69,7 @@ class Case:
     kwargs: dict = field(default_factory=dict)
     driver: str | None = None
     substitutes: tuple[str, ...] = ()
+    remark: str = ""
 
 
 class StudentFunction:
@@ -153,6 +160,8 @@ def call_case(functions: tuple, driver: str | None, args: tuple, kwargs: dict, s
     """Call the student's function, or the trusted ``driver`` of :mod:`dlcourse.checks.callables` with the student's functions;
     with the course's versions of ``substitutes`` (:func:`substituted`, from ``references()``)."""
     __tracebackhide__ = True
+    if driver == ANSWER:
+        return functions[0]
     with substituted(functions, tuple(substitutes), references) as functions:
         if driver is None:
             return call_student(functions[0], *args, name=getattr(functions[0], "__name__", None), **kwargs)

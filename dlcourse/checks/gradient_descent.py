@@ -16,6 +16,7 @@ from dlcourse import keras_reference as ref
 from dlcourse.checks import callables
 from dlcourse.checks.cases import CallableSpec, Case, run_check
 from dlcourse.checks.compare import CheckFailed, Mistake, assert_matches, describe, fail, type_name
+from dlcourse.checks.understanding import check_experiment, derivation_case
 
 # --------------------------------------------------------------------------
 # Linear regression: loss and gradient
@@ -370,3 +371,103 @@ def check_schedule(student_schedule: Callable, name: str, steps=None, rtol: floa
 
     case = Case((int(steps) if steps.ndim == 0 else steps,), judge, kwargs=dict(arguments))
     run_check(student_schedule, [case], f"{name} matches keras.optimizers.schedules.{keras_name}({arg_text}) at {steps.size} steps.")
+
+
+def _stable_rate(design: np.ndarray, scale: float) -> float:
+    """2 / the largest eigenvalue of scale * design^T design."""
+    return 2.0 / float(np.linalg.eigvalsh(scale * design.T @ design).max())
+
+
+def check_largest_stable_learning_rate(largest_stable_learning_rate: Callable, cases=None) -> None:
+    """``largest_stable_learning_rate(X)``: the learning rate below which gradient descent on Part 1's mean squared error
+    (weights and bias together) converges from every start, 2 / lambda_max of the Hessian (2/n) [X 1]^T [X 1], for each
+    design matrix of ``cases``; the usual wrong derivations are named."""
+    __tracebackhide__ = True
+    cases = cases if cases is not None else [regression_case(0, n=20, d=3)[0] + 1.0]
+    made = []
+    for X in cases:
+        X = np.asarray(X, dtype=np.float64)
+        n = X.shape[0]
+        design = np.column_stack([X, np.ones(n)])
+        hessian = 2.0 / n * design.T @ design
+        mistakes = [
+            Mistake(_stable_rate(design, 1.0 / n), "the Hessian of a mean of squares carries the factor 2 of the square's derivative: "
+                                                   "(2/n) [X 1]^T [X 1]."),
+            Mistake(_stable_rate(design, 2.0 / n) / 2, "gradient descent on a quadratic is stable while |1 - eta lambda| < 1, that is "
+                                                       "eta < 2 / lambda_max; 1 / lambda_max is the step that removes the steepest "
+                                                       "direction in one step, not the limit."),
+            Mistake(_stable_rate(X, 2.0 / n), "the bias b is a parameter too: the Hessian is that of theta = (w, b), with a column of "
+                                              "ones beside X."),
+            Mistake(_stable_rate(design, 2.0), "the loss is a mean over the n examples: the Hessian carries 1/n."),
+            Mistake(2.0 / float(np.linalg.eigvalsh(hessian).min()), "the largest eigenvalue sets the limit: along the steepest "
+                                                                    "direction 1 - eta lambda_max must stay above -1."),
+            Mistake(2.0 / float(np.max(hessian)), "use the largest eigenvalue of the Hessian (np.linalg.eigvalsh), not its largest entry."),
+            Mistake(2.0 / float(np.trace(hessian)), "the trace is the sum of all eigenvalues; only the largest one sets the limit."),
+        ]
+        # eigvalsh and the SVD are backward stable: lambda_max carries a relative error of a few float64 epsilons
+        made.append(derivation_case((X,), _stable_rate(design, 2.0 / n), mistakes, what=f"largest_stable_learning_rate(X), X {X.shape}",
+                                    reference="2 / the largest eigenvalue of the loss's Hessian", rtol=1e-9, atol=0.0))
+    run_check(largest_stable_learning_rate, made,
+              "your limit is 2 / lambda_max of the Hessian of the mean squared error, for the weights and the bias together.")
+
+
+RESCUE_STEPS, RESCUE_TARGET = 100, 1e-6
+
+
+def raw_regression_problem(seed: int = 7, n: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """A linear regression with raw, unscaled features (a price in the tens, a ratio below 1): X (n, 2), y (n,), float64."""
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([rng.normal(30.0, 6.0, n), rng.normal(0.4, 0.1, n)])
+    y = 0.8 * X[:, 0] - 20.0 * X[:, 1] + 3.0 + rng.normal(0.0, 1.0, n)
+    return X, y
+
+
+def regression_rescue_run(learning_rate: float, standardise: bool, steps: int = RESCUE_STEPS) -> dict:
+    """Gradient descent (``keras.optimizers.SGD``) from theta = 0 on the mean squared error of :func:`raw_regression_problem`,
+    its features standardised or not: the excess loss left after ``steps`` as a fraction of the initial one, and the problem's
+    stable limit 2 / lambda_max and condition number."""
+    X, y = raw_regression_problem()
+    if standardise:
+        X = (X - X.mean(axis=0)) / X.std(axis=0)
+    design = np.column_stack([X, np.ones(len(y))])
+    hessian = 2.0 / len(y) * design.T @ design
+    eigenvalues = np.linalg.eigvalsh(hessian)
+    best = np.linalg.lstsq(design, y, rcond=None)[0]
+
+    def loss(theta):
+        return float(np.mean((design @ theta - y) ** 2))
+
+    with np.errstate(all="ignore"):
+        trajectory = ref.sgd_trajectory(lambda theta: hessian @ theta - 2.0 / len(y) * design.T @ y, np.zeros(3), learning_rate, steps)
+        left = (loss(trajectory[-1]) - loss(best)) / (loss(np.zeros(3)) - loss(best))
+    return {"left": float(left), "limit": float(2.0 / eigenvalues[-1]), "condition": float(eigenvalues[-1] / eigenvalues[0])}
+
+
+def check_regression_rescue(choice) -> None:
+    """``choice = {"learning_rate": ..., "standardise": ...}`` must make gradient descent on :func:`raw_regression_problem`
+    reduce the excess loss to ``RESCUE_TARGET`` of its initial value within ``RESCUE_STEPS`` steps."""
+    __tracebackhide__ = True
+
+    def run(values):
+        rate, standardise = float(values["learning_rate"]), values["standardise"]
+        if not np.isfinite(rate) or rate <= 0:
+            return f"the learning rate must be a positive number; yours is {rate!r}."
+        result = regression_rescue_run(rate, standardise)
+        features = "standardised" if standardise else "raw"
+        if not np.isfinite(result["left"]) or result["left"] > 1:
+            return (f"with {features} features and learning rate {rate:g} the loss grows: the rate is above the stable limit "
+                    f"2 / lambda_max = {result['limit']:.3g} of this problem (your Part 5 computes it).")
+        if result["left"] > RESCUE_TARGET:
+            message = (f"after {RESCUE_STEPS} steps with {features} features and learning rate {rate:g}, {result['left']:.2g} of the "
+                       f"initial excess loss is left; the target is {RESCUE_TARGET:g}. ")
+            if result["condition"] > 100:
+                message += (f"The condition number lambda_max / lambda_min is {result['condition']:.3g}: even the best rate removes "
+                            "a tiny fraction of the error per step along the flattest direction (Lesson 2).")
+            else:
+                message += (f"The condition number is only {result['condition']:.3g}: a rate closer to the best one, "
+                            "2 / (lambda_min + lambda_max), converges in far fewer steps.")
+            return message
+        return ""
+
+    check_experiment(choice, {"learning_rate": (float, int), "standardise": (bool,)}, run,
+                     f"your run leaves less than {RESCUE_TARGET:g} of the initial excess loss after {RESCUE_STEPS} steps.")

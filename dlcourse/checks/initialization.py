@@ -36,6 +36,7 @@ from dlcourse.checks.optimizer_steps import (
     learning_rates,
     momentum_forms,
 )
+from dlcourse.checks.understanding import check_experiment, derivation_case, digits_test_accuracy
 
 keras, tf = ref.keras, ref.tf
 
@@ -514,3 +515,52 @@ def check_clipped_sgd(clipped_sgd_init: Callable, clipped_sgd_update: Callable, 
                     keras_optimizer=lambda: sgd(global_clipnorm=global_clipnorm), label=label, learning_rate=learning_rate,
                     num_steps=num_steps, problem=problem, hyperparameters=hyper, mistakes=mistakes,
                     alternatives=forms(global_clipnorm=global_clipnorm), substitutes=("clip_by_global_norm",))
+
+
+def check_leaky_relu_scale(leaky_relu_scale: Callable, negative_slopes=(0.2, 0.01, 0.5, 1.0)) -> None:
+    """``leaky_relu_scale(negative_slope)``: the ``scale`` of ``keras.initializers.VarianceScaling(mode="fan_in")`` that keeps
+    the second moment of the pre-activations from layer to layer through LeakyReLU(negative_slope) layers: 2 / (1 + a^2),
+    for each slope of ``negative_slopes`` (exact; the lesson's variance map checks it with Keras)."""
+    __tracebackhide__ = True
+    made = []
+    for slope in negative_slopes:
+        exact = 2.0 / (1.0 + slope**2)
+        mistakes = [
+            Mistake(2.0 / (1.0 + slope), "the negative half contributes a^2 q / 2 to E[phi(z)^2], not a q / 2: the slope is squared."),
+            Mistake(np.sqrt(exact), "that is a gain on the standard deviation (as PyTorch's calculate_gain); Keras's scale multiplies "
+                                    "the variance 1 / fan_in, so it is the square of that."),
+            Mistake(exact / 2, "each sign of z has probability 1/2, so E[phi(z)^2] = (1 + a^2) q / 2: the scale that "
+                               "makes up for it is 2 / (1 + a^2)."),
+            Mistake(1.0 / exact, "the scale must make up for what the activation removes: it is the inverse of E[phi(z)^2] / q."),
+            Mistake(2.0, "He's scale 2 holds for ReLU (a = 0) only: the negative side of a leaky ReLU passes a^2 of its variance."),
+        ]
+        made.append(derivation_case((slope,), exact, [m for m in mistakes if not np.isclose(m.output, exact)],
+                                    what=f"leaky_relu_scale({slope})", reference="2 / (1 + negative_slope^2)", rtol=1e-12, atol=0.0))
+    run_check(leaky_relu_scale, made, "your scale keeps the second moment of a deep leaky-ReLU network's pre-activations.")
+
+
+DEEP_RELU_DIGITS = {"sizes": [64] + [64] * 10 + [10], "activation": "relu", "learning_rate": 0.01, "momentum": 0.9, "epochs": 3,
+                    "bar": 0.8}
+
+
+def check_deep_relu_scale(choice) -> None:
+    """``choice = {"scale": ...}``: the 10-hidden-layer ReLU MLP of ``DEEP_RELU_DIGITS``, its kernels from N(0, scale / fan_in),
+    trained by SGD with momentum on the digits; its test accuracy must reach the bar."""
+    __tracebackhide__ = True
+    setup = DEEP_RELU_DIGITS
+    depth = len(setup["sizes"]) - 2
+
+    def run(values):
+        scale = float(values["scale"])
+        if not np.isfinite(scale) or scale <= 0:
+            return f"the scale must be a positive number; yours is {scale!r}."
+        accuracy = digits_test_accuracy(setup["sizes"], setup["activation"], scale, "sgd", setup["learning_rate"], setup["epochs"],
+                                        momentum=setup["momentum"])
+        if accuracy >= setup["bar"]:
+            return ""
+        return (f"with kernels from N(0, {scale:g} / fan_in), the network classifies {accuracy:.1%} of the test digits; the bar is "
+                f"{setup['bar']:.0%}. At initialization each ReLU layer multiplies the second moment of the pre-activations by "
+                f"scale / 2 (Lesson 1): through the {depth} hidden layers yours multiplies it by {(scale / 2) ** depth:.3g}.")
+
+    check_experiment(choice, {"scale": (float, int)}, run,
+                     f"your initialization lets the deep ReLU network pass {setup['bar']:.0%} of the test digits.")

@@ -24,8 +24,10 @@ from dlcourse.checks.optimizer_steps import (
     learning_rates,
     momentum_forms,
 )
+from dlcourse.checks.understanding import check_experiment, derivation_case
 
-__all__ = ["check_minibatches", "check_sgd", "check_train_epoch", "classification_data", "default_problem"]
+__all__ = ["check_minibatches", "check_momentum_step", "check_momentum_tuning", "check_sgd", "check_train_epoch", "classification_data",
+           "default_problem"]
 
 keras = ref.keras
 
@@ -253,3 +255,92 @@ def check_train_epoch(train_epoch: Callable, seed: int = 0, n: int = 50, batch_s
                 judge, kwargs={"momentum": float(np.float32(momentum)), "nesterov": nesterov, "drop_last": drop_last},
                 substitutes=("minibatches", "sgd_init", "sgd_update"))
     run_check(train_epoch, [case], f"train_epoch matches {label}.")
+
+
+def keras_constant_gradient_steps(learning_rate: float, momentum: float, num_steps: int) -> np.ndarray:
+    """The sizes of the first ``num_steps`` updates of ``keras.optimizers.SGD(learning_rate, momentum)`` on a float64
+    parameter whose gradient is always 1: (num_steps,)."""
+    optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
+    trajectory = ref.optimizer_trajectories(optimizer, lambda params: [np.ones_like(params[0])], [np.zeros(())], num_steps)[0]
+    return -np.diff(trajectory)
+
+
+def check_momentum_step(momentum_step: Callable, learning_rate: float = 0.25, momentum: float = 0.875, num_steps: int = 40) -> None:
+    """``momentum_step(step, learning_rate, momentum)``: the size of update number ``step`` (1, 2, ...) of Keras's SGD with
+    momentum when the gradient is constantly 1, for steps 1 to ``num_steps``, against Keras's own updates.
+
+    The hyperparameters are binary fractions (Keras keeps them in float32, which rounds 0.9 but not 0.875).
+    """
+    __tracebackhide__ = True
+    steps = np.arange(1, num_steps + 1)
+    expected = keras_constant_gradient_steps(learning_rate, momentum, num_steps)
+    mistakes = [
+        Mistake(np.full(num_steps, learning_rate / (1 - momentum)), "that is the limit of the steps as t grows; update t is the "
+                                                                   "geometric sum of t terms eta (1 + mu + ... + mu^(t-1))."),
+        Mistake(learning_rate * (1 - momentum ** (steps + 1)) / (1 - momentum), "one term too many: the velocity starts at 0, so the "
+                                                                               "first update is eta times the gradient."),
+        Mistake(learning_rate * momentum ** (steps - 1.0), "momentum keeps the past velocity and adds the new gradient: update t "
+                                                          "sums eta mu^k for k = 0 .. t-1, not one term."),
+        Mistake(np.full(num_steps, learning_rate), "with momentum the updates grow while the gradient stays the same: the velocity "
+                                                   "accumulates eta g at every step."),
+    ]
+    # Keras's updates are differences of parameters up to eta t / (1 - mu): a few float64 epsilons of that size
+    atol = 8 * np.finfo(np.float64).eps * learning_rate * num_steps / (1 - momentum)
+    case = derivation_case((list(steps.tolist()), learning_rate, momentum), expected, mistakes,
+                           what=f"momentum_step(t, {learning_rate}, {momentum}) for t = 1 .. {num_steps}",
+                           reference="keras.optimizers.SGD's updates", rtol=1e-12, atol=atol, driver="at_each_step")
+    run_check(momentum_step, [case], "your formula gives every update of Keras's SGD with momentum under a constant gradient.")
+
+
+ILL_CONDITIONED_STEPS, ILL_CONDITIONED_TARGET = 100, 1e-4
+
+
+def ill_conditioned_quadratic():
+    """The chapter's ill-conditioned quadratic: Hessian eigenvalues 1 and 100, eigenvectors rotated by 30 degrees."""
+    from dlcourse.problems import Quadratic
+
+    return Quadratic.from_eigenvalues([1.0, 100.0], angle=np.pi / 6, b=np.array([1.0, -2.0]))
+
+
+def heavy_ball_rate(learning_rate: float, momentum: float, eigenvalues) -> float:
+    """The factor by which SGD with momentum shrinks the error per step on a quadratic, asymptotically: the largest
+    modulus of the roots of r^2 - (1 + mu - eta lambda) r + mu over the Hessian's eigenvalues."""
+    return max(float(np.max(np.abs(np.roots([1.0, -(1 + momentum - learning_rate * lam), momentum])))) for lam in eigenvalues)
+
+
+def momentum_tuning_run(learning_rate: float, momentum: float, steps: int = ILL_CONDITIONED_STEPS) -> float:
+    """Keras's SGD with momentum from the origin on :func:`ill_conditioned_quadratic`: the distance to the minimum left after
+    ``steps`` steps, as a fraction of the initial distance (inf or nan when the run overflows)."""
+    problem = ill_conditioned_quadratic()
+    minimum = np.linalg.solve(problem.A, problem.b)
+    with np.errstate(all="ignore"):
+        trajectory = ref.sgd_trajectory(problem.gradient, np.zeros(2), learning_rate, steps, momentum=momentum)
+        return float(np.linalg.norm(trajectory[-1] - minimum) / np.linalg.norm(minimum))
+
+
+def check_momentum_tuning(choice) -> None:
+    """``choice = {"learning_rate": ..., "momentum": ...}`` must make Keras's SGD shrink the distance to the minimum of
+    :func:`ill_conditioned_quadratic` from the origin by ``ILL_CONDITIONED_TARGET`` within ``ILL_CONDITIONED_STEPS`` steps."""
+    __tracebackhide__ = True
+    problem = ill_conditioned_quadratic()
+
+    def run(values):
+        rate, momentum = float(values["learning_rate"]), float(values["momentum"])
+        if not np.isfinite(rate) or rate <= 0 or not 0 <= momentum < 1:
+            return f"the learning rate must be positive and the momentum in [0, 1); yours are {rate!r} and {momentum!r}."
+        left = momentum_tuning_run(rate, momentum)
+        factor = heavy_ball_rate(rate, momentum, problem.eigenvalues)
+        if not np.isfinite(left) or left > ILL_CONDITIONED_TARGET:
+            shown = f"{left:.2g}" if np.isfinite(left) else "not finite"
+            message = (f"with learning rate {rate:g} and momentum {momentum:g} the distance to the minimum after "
+                       f"{ILL_CONDITIONED_STEPS} steps is {shown} of the initial one; the target is {ILL_CONDITIONED_TARGET:g}. ")
+            if factor >= 1:
+                return message + (f"The run does not converge: lambda_max = {problem.eigenvalues[-1]:g} needs eta < 2 (1 + mu) / lambda_max = "
+                                  f"{2 * (1 + momentum) / problem.eigenvalues[-1]:.3g}, strictly (Lesson 2).")
+            return message + (f"Your pair shrinks the error by a factor {factor:.3f} per step, asymptotically; the target needs about "
+                              f"{ILL_CONDITIONED_TARGET ** (1 / ILL_CONDITIONED_STEPS):.3f}. Lesson 2's tuning of eta and mu for "
+                              "given lambda_min and lambda_max gives the smallest factor.")
+        return ""
+
+    check_experiment(choice, {"learning_rate": (float, int), "momentum": (float, int)}, run,
+                     f"your run gets within {ILL_CONDITIONED_TARGET:g} of the initial distance in {ILL_CONDITIONED_STEPS} steps.")

@@ -2,7 +2,8 @@
 
 Conventions of a solution notebook (``solutions/<assignment>/exercises.ipynb``):
 
-- solution cells (nbgrader ``solution: true``) define the student's functions;
+- solution cells (nbgrader ``solution: true``) define the student's functions,
+  and the answers a student gives as values (``answer_warmup = "b"``);
 - locked cells whose ``grade_id`` starts with ``imports`` hold the imports the
   student's code may use: they also run in the sandbox, before the student's
   cells;
@@ -87,9 +88,15 @@ def call_name(names: str | tuple) -> str:
     return names if isinstance(names, str) else " / ".join(names)
 
 
-def defined_functions(source: str) -> list[str]:
-    """Names of the functions a cell defines at top level."""
-    return [node.name for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)]
+def defined_names(source: str) -> list[str]:
+    """Names of the functions a cell defines and of the simple names it assigns, at top level (a student's functions and answers)."""
+    names = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef):
+            names.append(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            names += [t.id for t in (node.targets if isinstance(node, ast.Assign) else [node.target]) if isinstance(t, ast.Name)]
+    return names
 
 
 def plan_assignment(name: str, solutions: Path = SOLUTIONS) -> AssignmentPlan:
@@ -112,7 +119,7 @@ def _plan(name: str, notebook_text: str) -> AssignmentPlan:
             continue
         if meta.get("solution"):
             solution_ids.append(meta["grade_id"])
-            functions += defined_functions(cell.source)
+            functions += defined_names(cell.source)
         elif str(meta.get("grade_id", "")).startswith(("imports", "checks")):
             exec(compile(cell.source, f"<{name}:{meta['grade_id']}>", "exec"), namespace)
     graded = []

@@ -81,7 +81,8 @@ def autograded_notebook(plan: AssignmentPlan, submission: nbformat.NotebookNode,
         if verdict and verdict.message:
             cell.outputs = [nbformat.v4.new_output("error", ename="CheckFailed", evalue=verdict.message, traceback=[verdict.message])]
         elif verdict:
-            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"OK: every check of {verdict.grade_id} passed.\n")]
+            remark = f"{verdict.remark}\n" if verdict.remark else ""
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"OK: every check of {verdict.grade_id} passed.\n{remark}")]
     return result
 
 

@@ -24,12 +24,14 @@ NOT_RUN_AFTER_FAILURE = "not run: an earlier check of this graded cell failed"
 
 @dataclass
 class CellVerdict:
-    """The verdict on one graded cell: points, and the message of its most specific failure ("" when it passed)."""
+    """The verdict on one graded cell: points, and the message of its most specific failure ("" when it passed);
+    ``remark``: what the feedback adds to a passed cell (why an answer is right)."""
 
     grade_id: str
     points: float
     max_points: float
     message: str = ""
+    remark: str = ""
 
 
 def _last_output(run: SandboxRun) -> str:
@@ -82,7 +84,9 @@ def _verdict_message(name: str, case, event: dict) -> str:
         return event["reason"]
     if event.get("error"):
         lines = [line for line in str(event["error"]).splitlines() if line.strip()]
-        return f"your {name} raised {lines[-1].strip() if lines else 'an exception'}\n{event['error']}"
+        # a traceback ends with its exception; a missing name leads, followed by the error of the cell that should define it
+        summary = lines[0] if lines and lines[0].startswith("NameError") else lines[-1] if lines else "an exception"
+        return f"your {name} raised {summary.strip()}\n{event['error']}"
     try:
         args_after = decode(event.get("args_after"))
         case.judge(decode(event.get("result")), tuple(args_after) if isinstance(args_after, (list, tuple)) else ())
@@ -107,5 +111,6 @@ def judge(plan: AssignmentPlan, results: dict[int, dict]) -> list[CellVerdict]:
             messages.append(_verdict_message(call_name(names), case, event))
         failures = [m for m in messages if m]
         message = most_specific(failures) if failures else ""
-        verdicts.append(CellVerdict(cell.grade_id, 0.0 if message else cell.points, cell.points, message))
+        remark = "" if message else "\n".join(case.remark for _, case in cell.calls if case.remark)
+        verdicts.append(CellVerdict(cell.grade_id, 0.0 if message else cell.points, cell.points, message, remark))
     return verdicts

@@ -67,12 +67,14 @@ def make_call(namespace: dict, number: int, call: dict, references: Callable[[],
     and the arguments after the call as plain data, or the student's error.
     Nothing here judges.
     """
-    from dlcourse.checks.cases import call_case, course_references, data_only, materialize
+    from dlcourse.checks.cases import ANSWER, call_case, course_references, data_only, materialize
     from dlcourse.grading.wire import decode, encode
 
     names = call["function"] if isinstance(call["function"], list) else [call["function"]]
     functions = tuple(namespace.get(name) for name in names)
-    missing = [name for name, function in zip(names, functions) if not callable(function)]
+    # an answer is any value the student's cell assigns; everything else must be a function
+    missing = [name for name, function in zip(names, functions)
+               if (name not in namespace if call.get("driver") == ANSWER else not callable(function))]
     event = {"event": "call_end", "n": number, "result": None, "args_after": None, "error": None}
     if missing:
         event["error"] = f"NameError: {missing[0]} is not defined (is the cell that defines it there, and does it run without error?)"
