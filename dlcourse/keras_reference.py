@@ -219,3 +219,63 @@ def mlp_loss_and_gradients(model: keras.Sequential, x: np.ndarray, labels: np.nd
     with tf.GradientTape() as tape:
         loss = loss_function(labels, model(x, training=True)) + sum(model.losses)
     return float(loss), [g.numpy() for g in tape.gradient(loss, model.trainable_variables)]
+
+
+def sequence_sum_data(length: int = 30, n_sequences: int = 512, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The exploding-RNN task of chapter 4: ``n_sequences`` sequences of ``length`` inputs x_t ~ N(0, 1), shape
+    (n, length, 1), and the target sum_t x_t / sqrt(length), shape (n, 1) (variance 1), both float32."""
+    x = np.random.default_rng(seed).normal(size=(n_sequences, length, 1)).astype("float32")
+    y = (x[:, :, 0].sum(axis=1, keepdims=True) / np.sqrt(length)).astype("float32")
+    return x, y
+
+
+def simple_rnn_regressor(length: int = 30, hidden: int = 32, gain: float = 1.5, seed: int = 0) -> keras.Sequential:
+    """``SimpleRNN(hidden)`` then ``Dense(1)`` on sequences of ``length`` scalars, with the recurrent kernel drawn from
+    N(0, gain^2 / hidden) instead of Keras's orthogonal default; ``seed`` fixes every initial weight."""
+    keras.utils.set_random_seed(seed)
+    recurrent = keras.initializers.RandomNormal(stddev=gain / np.sqrt(hidden), seed=seed)
+    return keras.Sequential([
+        keras.Input((length, 1)),
+        keras.layers.SimpleRNN(hidden, recurrent_initializer=recurrent),
+        keras.layers.Dense(1),
+    ])
+
+
+def mean_squared_error(y_true, y_pred):
+    """The mean of (y_pred - y_true)^2 over every entry, as a TensorFlow scalar."""
+    return tf.reduce_mean((y_pred - y_true) ** 2)
+
+
+def train_simple_rnn(optimizer, x: np.ndarray, y: np.ndarray, steps: int = 400, batch: int = 64, hidden: int = 32,
+                     gain: float = 1.5, seed: int = 0) -> dict[str, np.ndarray]:
+    """Train :func:`simple_rnn_regressor` (initial weights from ``seed``) on (x, y) with ``optimizer`` for ``steps`` steps of
+    :func:`training_step` and mean squared error; batch k holds ``batch`` indices drawn with replacement by
+    ``np.random.default_rng(seed)``. Returns per-step arrays: "loss", "grad_norm" (the raw global norm, before any
+    clipping) and "sigma_max" (largest singular value of the recurrent kernel after the step, nan once not finite)."""
+    model = simple_rnn_regressor(x.shape[1], hidden, gain, seed)
+    recurrent = model.layers[0].cell.recurrent_kernel
+    step = training_step(model, mean_squared_error, optimizer)
+    batches = np.random.default_rng(seed).integers(0, len(x), size=(steps, batch))
+    history = {"loss": [], "grad_norm": [], "sigma_max": []}
+    for indices in batches:
+        loss, norm = step(x[indices], y[indices])
+        history["loss"].append(float(loss))
+        history["grad_norm"].append(float(norm))
+        kernel = recurrent.numpy()
+        finite = np.all(np.isfinite(kernel))
+        history["sigma_max"].append(float(np.linalg.norm(kernel, 2)) if finite else np.nan)
+    return {key: np.array(values) for key, values in history.items()}
+
+
+def training_summary(history: dict[str, np.ndarray], last: int = 50) -> dict:
+    """What the exploding-RNN demonstration reads off a :func:`train_simple_rnn` history: "finite_steps" (how many
+    losses are finite), "first_non_finite" (the first step whose loss is inf or nan, None if none), "growth" (the
+    largest finite loss divided by the first loss) and "final" (the mean of the ``last`` losses, nan if one is not)."""
+    loss = history["loss"]
+    finite = np.isfinite(loss)
+    return {
+        "finite_steps": int(finite.sum()),
+        "first_non_finite": None if finite.all() else int(np.argmin(finite)),
+        "growth": float(np.max(loss[finite]) / loss[0]),
+        "final": float(np.mean(loss[-last:])),
+    }
