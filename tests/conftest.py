@@ -24,6 +24,12 @@ def solution_notebook(assignment: str = CHAPTER_1) -> nbformat.NotebookNode:
     return nbformat.read(SOLUTIONS / assignment / NOTEBOOK, as_version=4)
 
 
+def graded_points(assignment: str = CHAPTER_1) -> dict[str, float]:
+    """{graded cell: points} of ``assignment``'s master notebook."""
+    return {c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"]["points"]) for c in solution_notebook(assignment).cells
+            if c.metadata.get("nbgrader", {}).get("grade")}
+
+
 def with_cell_source(notebook: nbformat.NotebookNode, grade_id: str, source: str) -> nbformat.NotebookNode:
     """A copy of ``notebook`` whose cell ``grade_id`` holds ``source`` (a student's answer)."""
     changed = copy.deepcopy(notebook)

@@ -24,7 +24,8 @@ LIMITS = Limits(cell_seconds=10, call_seconds=8)
 WORKERS = 2
 FULL = {"test_mse_loss": 1, "test_mse_gradient": 2, "test_numerical_gradient": 2, "test_gradient_descent": 3,
         "test_piecewise_constant_decay": 1, "test_exponential_decay": 1, "test_inverse_time_decay": 1,
-        "test_polynomial_decay": 2, "test_cosine_decay": 2}
+        "test_polynomial_decay": 2, "test_cosine_decay": 2, "test_stable_rate": 2, "test_regression_fix": 2,
+        "test_answer_feature_scale": 1, "test_answer_difference_step": 1, "test_answer_noise_plateau": 1}
 
 # Every function returns zeros: whatever else the submission does, it deserves 0.
 ZEROS = {
@@ -41,6 +42,11 @@ ZEROS = {
                         "    return np.zeros(np.shape(step))",
     "cosine_decay": "def cosine_decay(step, initial_learning_rate, decay_steps, alpha=0.0, warmup_target=None, warmup_steps=0):\n"
                     "    return np.zeros(np.shape(step))",
+    "stable_rate": "def largest_stable_learning_rate(X):\n    return 0.0",
+    "regression_fix": 'regression_fix = {"learning_rate": 0.01, "standardise": False}',
+    "answer_feature_scale": 'answer_feature_scale = "a"',
+    "answer_difference_step": 'answer_difference_step = "a"',
+    "answer_noise_plateau": 'answer_noise_plateau = "b"',
 }
 
 
@@ -252,7 +258,7 @@ def test_attack_gets_exactly_its_grade_and_a_reason(attacked, student):
 
 
 def test_the_honest_submission_in_the_same_batch_keeps_full_marks(attacked):
-    assert attacked["outcomes"]["honest"].score == 15
+    assert attacked["outcomes"]["honest"].score == sum(FULL.values())
 
 
 def test_no_submission_reached_the_network(attacked):
@@ -274,5 +280,5 @@ def test_the_gradebook_was_not_written_by_a_submission(attacked):
 
 def test_a_fork_bomb_or_a_hang_costs_only_its_time_limit(attacked):
     # each hang is stopped after LIMITS.call_seconds; the batch as a whole went on
-    assert any("fork_bomb" in m and "/15" in m for m in attacked["messages"])
+    assert any("fork_bomb" in m and f"/{sum(FULL.values()):g}" in m for m in attacked["messages"])
     assert len([m for m in attacked["messages"] if m.startswith("[")]) == len(STUDENTS) + 1

@@ -13,7 +13,7 @@ import os
 
 import nbformat
 import pytest
-from conftest import CHAPTER_1, CHAPTERS, NOTEBOOK, SOLUTIONS, solution_notebook, with_cell_source, write_submission
+from conftest import CHAPTER_1, CHAPTERS, NOTEBOOK, SOLUTIONS, graded_points, solution_notebook, with_cell_source, write_submission
 from test_grading_ch01 import WRONG_ANSWERS as CHAPTER_1_MISTAKES
 
 from dlcourse.grading.grade import grade_submissions
@@ -67,14 +67,14 @@ def cell_points(graded, student):
 
 def test_solution_scores_full_marks(graded):
     points = cell_points(graded, "solution")
-    assert len(points) == 9
+    assert len(points) == len(graded_points())
     assert all(p == m for p, m in points.values()), points
-    assert graded["outcomes"]["solution"].score == graded["outcomes"]["solution"].max_score == 15
+    assert graded["outcomes"]["solution"].score == graded["outcomes"]["solution"].max_score == sum(graded_points().values())
 
 
 def test_blank_student_notebook_scores_zero(graded):
     points = cell_points(graded, "blank")
-    assert len(points) == 9 and all(p == 0 for p, _ in points.values()), points
+    assert len(points) == len(graded_points()) and all(p == 0 for p, _ in points.values()), points
     assert graded["outcomes"]["blank"].problem == ""  # graded, not rejected
 
 
@@ -88,7 +88,7 @@ def test_blank_student_notebook_scores_zero(graded):
 ])
 def test_broken_submissions_get_zero_and_a_reason(graded, student, reason):
     rows = [r for r in graded["rows"] if r["student_id"] == student]
-    assert len(rows) == 9
+    assert len(rows) == len(graded_points())
     assert all(float(r["points"]) == 0 and reason in r["status"] for r in rows), rows[:1]
     assert any(student in m and reason in m for m in graded["messages"])
 
@@ -110,10 +110,10 @@ def test_links_and_special_files_are_never_read_or_copied(graded, student):
 def test_what_cannot_be_placed_gets_a_row_and_a_reason_and_the_batch_goes_on(graded, student, assignment, reason):
     rows = [r for r in graded["rows"] if r["student_id"] == student]
     # one row without a cell; a row per graded cell where the assignment folder is known (a link to one)
-    assert len(rows) == (9 if assignment == CHAPTER_1 else 1), rows
+    assert len(rows) == (len(graded_points()) if assignment == CHAPTER_1 else 1), rows
     assert all(r["assignment_id"] == assignment and float(r["points"]) == 0 and reason in r["status"] for r in rows), rows
     assert any(student in m and reason in m for m in graded["messages"])
-    assert graded["outcomes"]["solution"].score == 15
+    assert graded["outcomes"]["solution"].score == sum(graded_points().values())
 
 
 def test_the_output_folder_cannot_be_inside_the_submissions(tmp_path):
@@ -143,4 +143,4 @@ def test_feedback_explains_the_mistake(graded):
 def test_grades_csv_has_a_row_per_graded_student(graded):
     with (graded["output"] / "grades.csv").open() as handle:
         rows = {r["student_id"]: r for r in csv.DictReader(handle)}
-    assert float(rows["solution"]["score"]) == 15 and float(rows["blank"]["score"]) == 0
+    assert float(rows["solution"]["score"]) == sum(graded_points().values()) and float(rows["blank"]["score"]) == 0
