@@ -16,12 +16,19 @@ study offline, in exam rooms and behind firewalls) and log no JavaScript error.
   repository: they are shown only when ``repository.url`` in ``_config.yml``
   names one. Without it (Jupyter Book would otherwise fall back to its own
   repository) no page links to a launch service or a repository.
+- The page's download button serves the site's copy of the source notebook,
+  ``_sources/<page>.ipynb``. The solutions to a lesson's "Try it yourself"
+  (cells tagged ``try-it-solution``, shown on the page behind closed toggles)
+  are removed from that copy: a downloaded lesson leaves the exercises open.
 """
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
 from pathlib import Path
+
+import nbformat
 
 MATHJAX_ENTRY = "tex-chtml.js"
 # Parts of MathJax's es5 tree that tex-chtml.js loads (the other bundles and the 4 MB speech engine are not needed).
@@ -50,9 +57,49 @@ def copy_mathjax(destination: Path, parts: tuple[str, ...] = MATHJAX_PARTS) -> N
             shutil.copy2(source / part, destination / part)
 
 
+SOLUTION_TAG = "try-it-solution"
+
+
+def is_solution_cell(cell) -> bool:
+    """A cell of a lesson's solutions to "Try it yourself" (tagged ``try-it-solution``)."""
+    return SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])
+
+
+def _solutions_heading(cells, index) -> bool:
+    """An untagged "Solutions" heading cell followed by solution cells (it goes with them)."""
+    cell = cells[index]
+    return (cell.get("cell_type") == "markdown" and re.fullmatch(r"\s*#{1,6}\s*Solutions\s*", cell.get("source", "")) is not None
+            and index + 1 < len(cells) and is_solution_cell(cells[index + 1]))
+
+
+def without_solutions(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """``notebook`` without its cells tagged ``try-it-solution`` (and their "Solutions" heading), a new notebook."""
+    kept = nbformat.from_dict(notebook)
+    kept.cells = [cell for i, cell in enumerate(kept.cells) if not is_solution_cell(cell) and not _solutions_heading(kept.cells, i)]
+    return kept
+
+
+def downloadable_notebooks(site: Path) -> list[Path]:
+    """The notebooks the built site serves for download (its ``_sources`` copies)."""
+    sources = Path(site) / "_sources"
+    return sorted(p for p in sources.rglob("*") if p.is_file() and p.name.endswith((".ipynb", ".ipynb.txt")))
+
+
+def strip_solutions_from_downloads(site: Path) -> list[Path]:
+    """Remove the ``try-it-solution`` cells from every downloadable notebook of ``site``; the files changed."""
+    changed = []
+    for path in downloadable_notebooks(site):
+        notebook = nbformat.reads(path.read_text(encoding="utf-8"), as_version=nbformat.NO_CONVERT)
+        if any(is_solution_cell(cell) for cell in notebook.cells):
+            path.write_text(nbformat.writes(without_solutions(notebook)), encoding="utf-8")
+            changed.append(path)
+    return changed
+
+
 def _on_build_finished(app, exception) -> None:
     if exception is None and app.builder.format == "html":
         copy_mathjax(Path(app.outdir) / "_static" / "mathjax")
+        strip_solutions_from_downloads(Path(app.outdir))
 
 
 def _unique_scripts(app, pagename, templatename, context, doctree) -> None:

@@ -349,6 +349,24 @@ def chapter_grading_tests(chapter: str, cells: dict[str, int], wrong_answers: di
 
 
 @pytest.fixture(scope="session")
+def executed_lesson(built_site):
+    """``executed_lesson(path)``: the lesson as the site build executed it (Jupyter Book's cache, ``_build/.jupyter_cache``),
+    and its execution record; a test fails when the build holds no execution of this version of the lesson."""
+    from jupyter_cache import get_cache
+
+    cache = get_cache(str(built_site.parent / ".jupyter_cache"))
+
+    def executed(lesson: Path):
+        try:
+            record = cache.match_cache_notebook(nbformat.read(lesson, as_version=4))
+        except KeyError:
+            pytest.fail(f"{lesson.name}: the site build holds no successful execution of this version of the lesson")
+        return cache.get_cache_bundle(record.pk).nb, record
+
+    return executed
+
+
+@pytest.fixture(scope="session")
 def browser():
     """Headless Debian Chromium driven by Playwright (no browser download)."""
     from playwright.sync_api import sync_playwright

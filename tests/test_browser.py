@@ -55,8 +55,8 @@ def raw_tex(page) -> list[str]:
 class Visit:
     """One page opened in a fresh browser context, with what it logged and what it tried to fetch outside."""
 
-    def __init__(self, browser, url: str, typeset: bool = True):
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+    def __init__(self, browser, url: str, typeset: bool = True, viewport: tuple[int, int] = (1280, 900)):
+        self.context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.outside: list[str] = []
@@ -122,6 +122,59 @@ def visited(built_site, site_url, browser):
         visit.close()
     print(f"\nbrowser test: {len(results)} pages checked; screenshots in {SCREENSHOTS}")
     return results
+
+
+def lesson_pages(site: Path) -> list[str]:
+    """The lessons' pages (``chapters/NN_slug/NN_*.html``), relative to the site."""
+    pages = [p.relative_to(site).as_posix() for p in site_pages(site)]
+    return [page for page in pages if re.search(r"chapters/[^/]+/\d\d_[^/]*\.html$", page)]
+
+
+# Every code block (input, and output text) of a lesson page, the closed toggles opened: those that need a horizontal
+# scroll bar, with the first line that does not fit (measured in the block's own font).
+WIDE_BLOCKS = """() => {
+  document.querySelectorAll('details').forEach(d => { d.open = true; });
+  const canvas = document.createElement('canvas').getContext('2d');
+  const wide = [];
+  for (const block of document.querySelectorAll('div.cell_input pre, div.cell_output pre, div.cell_output .output')) {
+    if (block.scrollWidth <= block.clientWidth + 1) continue;
+    const style = getComputedStyle(block);
+    canvas.font = style.font;
+    const room = block.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    const lines = block.innerText.split('\\n');
+    const line = lines.find(l => canvas.measureText(l).width > room) || lines[0];
+    wide.push({kind: block.closest('.cell_input') ? 'code' : 'output', scroll: block.scrollWidth,
+               client: block.clientWidth, line: line});
+  }
+  return wide;
+}"""
+
+# The "Solution N" dropdowns whose body shows when the page opens (sphinx-togglebutton should have closed them).
+OPEN_SOLUTIONS = """() => [...document.querySelectorAll('div.admonition')]
+  .filter(a => /^\\s*Solution \\d+/.test((a.querySelector('.admonition-title') || {}).textContent || ''))
+  .filter(a => [...a.children].some(c => !c.classList.contains('admonition-title')
+                                         && c.checkVisibility({visibilityProperty: true, opacityProperty: true})))
+  .map(a => a.querySelector('.admonition-title').textContent.trim())"""
+
+
+def test_lesson_code_and_outputs_need_no_horizontal_scrolling(built_site, site_url, browser):
+    """At 1366x768, no code cell (hidden ones opened) and no output of any lesson needs a horizontal scroll bar."""
+    lessons = lesson_pages(built_site)
+    assert len(lessons) >= 20, lessons
+    offenders, open_solutions = [], {}
+    for relative in lessons:
+        visit = Visit(browser, site_url + relative, viewport=(1366, 768))
+        shown = visit.page.evaluate(OPEN_SOLUTIONS)
+        if shown:
+            open_solutions[relative] = shown
+        wide = visit.page.evaluate(WIDE_BLOCKS)
+        visit.close()
+        if wide:
+            first = wide[0]
+            offenders.append(f"{relative}: {len(wide)} block(s) scroll sideways; first, {first['kind']} "
+                             f"({first['scroll']} px in {first['client']} px): {first['line']!r}")
+    assert not offenders, "\n".join(offenders)
+    assert not open_solutions, f"solutions shown open when the page loads: {open_solutions}"
 
 
 def test_every_page_was_opened(visited, built_site):
