@@ -312,7 +312,7 @@ def momentum_tuning_run(learning_rate: float, momentum: float, steps: int = ILL_
     """Keras's SGD with momentum from the origin on :func:`ill_conditioned_quadratic`: the distance to the minimum left after
     ``steps`` steps, as a fraction of the initial distance (inf or nan when the run overflows)."""
     problem = ill_conditioned_quadratic()
-    minimum = np.linalg.solve(problem.A, problem.b)
+    minimum = problem.minimiser
     with np.errstate(all="ignore"):
         trajectory = ref.sgd_trajectory(problem.gradient, np.zeros(2), learning_rate, steps, momentum=momentum)
         return float(np.linalg.norm(trajectory[-1] - minimum) / np.linalg.norm(minimum))
