@@ -28,6 +28,8 @@ import nbformat
 import pytest
 from conftest import CHAPTER_1, CHAPTERS, NOTEBOOK, REPOSITORY, environment, graded_points, solution_notebook
 
+from dlcourse.grading.plan import defined_names
+
 pytestmark = pytest.mark.lab
 
 JUPYTER = str(Path(sys.executable).parent / "jupyter")
@@ -140,7 +142,13 @@ def test_validate_lists_every_graded_cell_of_a_blank_notebook(lab_server):
     graded = [c for c in solution_notebook(CHAPTER_1).cells if c.metadata.get("nbgrader", {}).get("grade")]
     failed = answer["value"]["failed"]
     assert len(failed) == len(graded), [f["source"][:60] for f in failed]
-    assert all("NotImplementedError" in f["raw_error"] and "is still the stub" in f["raw_error"] for f in failed), failed[0]["raw_error"][-500:]
+    # a stub function raises NotImplementedError inside the check; a stub answer cell leaves its name undefined
+    answers = [n for c in solution_notebook(CHAPTER_1).cells
+               if c.metadata.get("nbgrader", {}).get("solution") and "def " not in c.source for n in defined_names(c.source)]
+    undefined = [f for f in failed if any(f"NameError: name '{n}' is not defined" in ANSI.sub("", f["raw_error"]) for n in answers)]
+    stubs = [f for f in failed if "NotImplementedError" in f["raw_error"] and "is still the stub" in f["raw_error"]]
+    assert len(undefined) == len(answers) > 0, [ANSI.sub("", f["raw_error"])[-200:] for f in failed]
+    assert len(stubs) + len(undefined) == len(failed), [ANSI.sub("", f["raw_error"])[-300:] for f in failed]
 
 
 def test_validate_shows_the_diagnosis_of_a_wrong_answer(lab_server):
