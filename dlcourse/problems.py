@@ -8,6 +8,8 @@ module is cheap to import and safe to use in exercise checks.
 * :func:`make_linear_regression` -- a seeded linear-regression data set.
 * :func:`run_gradient_descent` -- plain gradient descent, returning the whole
   trajectory.
+* :func:`momentum_factor` -- the per-step factor of momentum and Nesterov on
+  one eigendirection of a quadratic.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ __all__ = [
     "rotation_2d",
     "make_linear_regression",
     "run_gradient_descent",
+    "momentum_factor",
 ]
 
 
@@ -127,9 +130,36 @@ class Quadratic:
         lr = np.asarray(lr, dtype=np.float64)
         return np.max(np.abs(1.0 - lr[..., None] * self.eigenvalues), axis=-1)
 
+    def momentum_factor(self, lr: float, momentum: float,
+                        nesterov: bool = False) -> float:
+        """The largest :func:`momentum_factor` over the Hessian's eigenvalues:
+        the factor by which SGD with momentum (or Nesterov) shrinks the
+        distance to x* per step, asymptotically."""
+        h = lr * self.eigenvalues
+        return float(np.max(momentum_factor(h, momentum, nesterov)))
+
     def __repr__(self) -> str:
         return (f"Quadratic(dim={self.dim}, mu={self.mu:.4g}, L={self.L:.4g}, "
                 f"kappa={self.condition_number:.4g})")
+
+
+def momentum_factor(h, momentum, nesterov: bool = False) -> np.ndarray:
+    """Largest modulus of the roots of the recurrence that momentum (Keras's
+    form) follows along one eigendirection of a quadratic, with
+    ``h = lr * eigenvalue``:
+
+    * heavy ball: ``r^2 - (1 + mu - h) r + mu = 0``;
+    * Nesterov:   ``r^2 - (1 + mu)(1 - h) r + mu (1 - h) = 0``.
+
+    Below 1 the direction converges by that factor per step, asymptotically.
+    ``h`` and ``momentum`` may be floats or arrays that broadcast together;
+    the result, float64, has their broadcast shape."""
+    h = np.asarray(h, dtype=np.float64)
+    mu = np.asarray(momentum, dtype=np.float64)
+    b = (1 + mu) * (1 - h) if nesterov else 1 + mu - h
+    c = mu * (1 - h) if nesterov else mu + 0 * h
+    root = np.sqrt((b * b - 4 * c).astype(complex))
+    return np.maximum(np.abs((b + root) / 2), np.abs((b - root) / 2))
 
 
 def make_linear_regression(n: int = 200, d: int = 3, noise: float = 0.5,

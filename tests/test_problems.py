@@ -13,6 +13,7 @@ from dlcourse.plotting import plot_confusion_matrix, plot_contours, plot_curves,
 from dlcourse.problems import (
     Quadratic,
     make_linear_regression,
+    momentum_factor,
     rotation_2d,
     run_gradient_descent,
 )
@@ -100,6 +101,30 @@ def test_learning_rate_constants(quad3):
     lrs = np.linspace(0.01, 2 / L, 2001)
     assert np.all(quad3.contraction_factor(lrs) >= (kappa - 1) / (kappa + 1) - 1e-12)
     assert quad3.contraction_factor(2 / L) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_momentum_factor_is_the_measured_rate_of_keras_form_momentum(quad3, nesterov):
+    """The factor is the largest |root| of the recurrence, and the rate at which the optimizers' own SGD converges."""
+    from dlcourse import optimizers
+    from dlcourse.checks.callables import run_optimizer
+
+    for lr, mu in [(0.05, 0.9), (0.2, 0.3), (0.1, 0.0)]:
+        h = lr * quad3.eigenvalues
+        b, c = ((1 + mu) * (1 - h), mu * (1 - h)) if nesterov else (1 + mu - h, mu + 0 * h)
+        roots = [np.max(np.abs(np.roots([1.0, -bi, ci]))) for bi, ci in zip(b, c)]
+        np.testing.assert_allclose(momentum_factor(h, mu, nesterov), roots, rtol=1e-12)
+        factor = quad3.momentum_factor(lr, mu, nesterov)
+        assert factor < 1
+        steps = min(400, int(np.log(1e-11) / np.log(factor)))  # the distance stays far above rounding
+        trajectory = run_optimizer(optimizers.sgd_init, optimizers.sgd_update, [np.array([1.0, 2.0, -1.0])],
+                                   lambda params: [quad3.gradient(params[0])], [lr] * steps,
+                                   momentum=mu, nesterov=nesterov)[0][0]
+        distance = np.linalg.norm(np.asarray(trajectory) - quad3.minimiser, axis=1)
+        # the envelope over 10 steps: complex roots make the distance oscillate
+        envelope = [distance[k - 10:k + 1].max() for k in (steps // 2, steps)]
+        measured = (envelope[1] / envelope[0]) ** (1 / (steps - steps // 2))
+        assert measured == pytest.approx(factor, rel=0.02), (lr, mu, measured, factor)
 
 
 def test_run_gradient_descent_matches_closed_form(quad3):

@@ -302,12 +302,6 @@ def ill_conditioned_quadratic():
     return Quadratic.from_eigenvalues([1.0, 100.0], angle=np.pi / 6, b=np.array([1.0, -2.0]))
 
 
-def heavy_ball_rate(learning_rate: float, momentum: float, eigenvalues) -> float:
-    """The factor by which SGD with momentum shrinks the error per step on a quadratic, asymptotically: the largest
-    modulus of the roots of r^2 - (1 + mu - eta lambda) r + mu over the Hessian's eigenvalues."""
-    return max(float(np.max(np.abs(np.roots([1.0, -(1 + momentum - learning_rate * lam), momentum])))) for lam in eigenvalues)
-
-
 def momentum_tuning_run(learning_rate: float, momentum: float, steps: int = ILL_CONDITIONED_STEPS) -> float:
     """Keras's SGD with momentum from the origin on :func:`ill_conditioned_quadratic`: the distance to the minimum left after
     ``steps`` steps, as a fraction of the initial distance (inf or nan when the run overflows)."""
@@ -329,7 +323,7 @@ def check_momentum_tuning(choice) -> None:
         if not np.isfinite(rate) or rate <= 0 or not 0 <= momentum < 1:
             return f"the learning rate must be positive and the momentum in [0, 1); yours are {rate!r} and {momentum!r}."
         left = momentum_tuning_run(rate, momentum)
-        factor = heavy_ball_rate(rate, momentum, problem.eigenvalues)
+        factor = problem.momentum_factor(rate, momentum)
         if not np.isfinite(left) or left > ILL_CONDITIONED_TARGET:
             shown = f"{left:.2g}" if np.isfinite(left) else "not finite"
             message = (f"with learning rate {rate:g} and momentum {momentum:g} the distance to the minimum after "
