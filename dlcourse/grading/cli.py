@@ -1,8 +1,9 @@
 """``course``: the course's commands (``validate`` is the students' one).
 
     course generate [ASSIGNMENT ...]        student notebooks from the solution notebooks
-    course grade SUBMITTED [--output DIR] [--workers N] [--regrade] [--roster CSV]
-                                            grade in sandboxes; feedback pages and grade CSVs
+    course grade SUBMITTED [--output DIR] [--workers N | --scheduler tcp://HOST:PORT] [--regrade] [--roster CSV]
+                                            grade in sandboxes (here, or on a Dask cluster's workers); feedback pages
+                                            and grade CSVs
     course assignments                      list the assignments
     course validate NOTEBOOK ...            run a notebook as nbgrader's Validate does; exit 1 if a check fails
 """
@@ -28,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="workspace for the gradebook, feedback and CSVs (default: ./grading)")
     grade.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                        help="submissions graded at once, each in its own sandbox (default: the number of CPUs)")
+    grade.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="run the sandboxes on the workers of this Dask scheduler (see the README, For instructors); "
+                            "the gradebook and the files are written here")
     grade.add_argument("--regrade", action="store_true",
                        help="grade again submissions that an earlier run already graded (default: skip them)")
     grade.add_argument("--roster", type=Path, help="students' names: a CSV in nbgrader's import format (id, first_name, last_name, email)")
@@ -47,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "grade":
             from dlcourse.grading.grade import grade_submissions
 
-            grade_submissions(args.submitted, args.output, workers=args.workers, regrade=args.regrade, roster=args.roster)
+            grade_submissions(args.submitted, args.output, workers=args.workers, regrade=args.regrade, roster=args.roster,
+                              scheduler=args.scheduler)
         else:
             print("\n".join(assignments()))
     except GradingError as error:

@@ -23,8 +23,9 @@ How a batch is graded (see the README, "Grading design"):
    unless ``regrade`` is asked (a skipped submission whose manual grades or
    comments changed in formgrader gets its feedback page written again).
 
-Sandboxes run in parallel worker threads; everything that writes (gradebook,
-files) happens in the calling thread, one submission at a time.
+Sandboxes run in parallel worker threads, or on the workers of a Dask cluster
+(:mod:`dlcourse.grading.cluster`); everything that writes (gradebook, files)
+happens in the calling thread, one submission at a time.
 """
 from __future__ import annotations
 
@@ -36,15 +37,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from queue import Queue
 
 import nbformat
 
 from dlcourse.grading import records
+from dlcourse.grading.cluster import Cluster, connect, results_from_text
 from dlcourse.grading.plan import AssignmentPlan, plan_assignment
 from dlcourse.grading.records import Outcome
 from dlcourse.grading.run import judge, run_submission
-from dlcourse.grading.sandbox import Limits, SandboxUnavailable, check_sandbox
+from dlcourse.grading.sandbox import Limits, SandboxUnavailable, check_sandbox, sandbox_slot
 from dlcourse.grading.submissions import find_submissions, read_regular_file, read_submission
 from dlcourse.grading.workspace import NOTEBOOK, GradingError, make_api, prepare_workspace, use_this_environment
 
@@ -60,12 +61,14 @@ class Submission:
     marker: Path
 
 
-def _prepare(submitted: Path, output: Path, names: list[str], limits: Limits):
-    """The workspace with the submissions copied in, a working sandbox, nbgrader's API and each assignment's plan."""
+def _prepare(submitted: Path, output: Path, names: list[str], limits: Limits, sandbox_here: bool = True):
+    """The workspace with the submissions copied in, a working sandbox (``sandbox_here``), nbgrader's API and each
+    assignment's plan."""
     use_this_environment()
     prepare_workspace(output, names)
     try:
-        check_sandbox(limits)
+        if sandbox_here:
+            check_sandbox(limits)
     except SandboxUnavailable as error:
         raise GradingError(str(error)) from error
     api = make_api(output)
@@ -80,29 +83,32 @@ def _prepare(submitted: Path, output: Path, names: list[str], limits: Limits):
     return api, plans, plan_hashes
 
 
-def _sandboxed_runs(to_run: list[Submission], plans: dict[str, AssignmentPlan], workers: int, limits: Limits):
-    """Run each submission in a sandbox, ``workers`` at once; yield (submission, results or the grader's error, seconds)."""
-    slots: Queue = Queue()
-    for worker in range(max(1, workers)):
-        slots.put(worker)
+def _sandboxed_runs(to_run: list[Submission], plans: dict[str, AssignmentPlan], workers: int, limits: Limits,
+                    cluster: Cluster | None = None):
+    """Run each submission in a sandbox, ``workers`` at once here or on the ``cluster``'s workers; yield (submission,
+    results or the grader's error, seconds)."""
 
     def sandboxed(submission: Submission):
-        worker = slots.get()
-        try:
-            started = time.perf_counter()
-            return run_submission(plans[submission.assignment], submission.notebook, worker, limits), time.perf_counter() - started
-        finally:
-            slots.put(worker)
+        started = time.perf_counter()
+        with sandbox_slot() as slot:
+            return run_submission(plans[submission.assignment], submission.notebook, slot, limits), time.perf_counter() - started
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = {pool.submit(sandboxed, submission): submission for submission in to_run}
+    pool = ThreadPoolExecutor(max_workers=max(1, workers)) if cluster is None else None
+    try:
+        if cluster is None:
+            futures = {pool.submit(sandboxed, submission): submission for submission in to_run}
+        else:
+            futures = {cluster.submit(submission.assignment, submission.notebook, limits): submission for submission in to_run}
         for future in as_completed(futures):
             try:
-                results, seconds = future.result()
+                results, seconds = future.result() if cluster is None else results_from_text(future.result())
             except Exception as error:  # a fault of the grader's, not the student's
                 yield futures[future], error, 0.0
                 continue
             yield futures[future], results, seconds
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
 
 
 def _record(api, output: Path, plan: AssignmentPlan, submission: Submission, verdicts, progress) -> None:
@@ -113,6 +119,24 @@ def _record(api, output: Path, plan: AssignmentPlan, submission: Submission, ver
     _write_feedback(api, output, submission, progress)
     records.write_marker(submission.marker, submission.fingerprint, verdicts,
                          records.manual_grades(output, submission.student, submission.assignment))
+
+
+def _record_run(api, output: Path, plan: AssignmentPlan, submission: Submission, results, seconds: float, progress,
+                done: Callable) -> None:
+    """Judge a run's results (or the grader's error) and record them; ``done(outcome, text, kind)`` reports it."""
+    try:
+        if isinstance(results, Exception):
+            raise results
+        verdicts = judge(plan, results)
+    except Exception as error:  # a fault of the grader's, not the student's: say so, keep going
+        done(Outcome(submission.student, submission.assignment, 0.0, plan.max_score,
+                     problem=f"internal grader error: {type(error).__name__}: {error}"), f"not graded, internal grader error: {error}",
+             "not graded")
+        return
+    _record(api, output, plan, submission, verdicts, progress)
+    outcome = Outcome(submission.student, submission.assignment, records.total_score(output, submission.student, submission.assignment),
+                      plan.max_score, cells=verdicts)
+    done(outcome, f"{outcome.score:g}/{outcome.max_score:g} ({seconds:.1f} s)", "graded")
 
 
 def _write_feedback(api, output: Path, submission: Submission, progress) -> None:
@@ -144,10 +168,13 @@ def _copy_into_workspace(data: bytes, submitted: Path, output: Path, student: st
 
 
 def grade_submissions(submitted: Path, output: Path, progress: Callable[[str], None] = functools.partial(print, flush=True), workers: int = 2,
-                      regrade: bool = False, limits: Limits = Limits(), roster: Path | None = None) -> list[Outcome]:
+                      regrade: bool = False, limits: Limits = Limits(), roster: Path | None = None,
+                      scheduler: str | None = None) -> list[Outcome]:
     """Grade every submission under ``submitted`` into the workspace ``output``; see the module doc.
 
     ``roster``: a CSV in nbgrader's student import format, whose names go into the gradebook and the CSVs.
+    ``scheduler``: the address of a Dask scheduler (``tcp://HOST:PORT``) whose workers run the sandboxes
+    (:mod:`dlcourse.grading.cluster`); without it, ``workers`` threads run them here.
     """
     from sqlalchemy.exc import SAWarning
 
@@ -157,7 +184,9 @@ def grade_submissions(submitted: Path, output: Path, progress: Callable[[str], N
     _check_folders(submitted, output)
     students = records.read_roster(roster) if roster else []
     pairs, misplaced = find_submissions(submitted)
-    api, plans, plan_hashes = _prepare(submitted, output, sorted({a for _, a in pairs}), limits)
+    api, plans, plan_hashes = _prepare(submitted, output, sorted({a for _, a in pairs}), limits, sandbox_here=scheduler is None)
+    cluster = connect(scheduler, limits, progress) if scheduler else None
+    where = f"{workers} worker(s)" if cluster is None else f"the {len(cluster.workers)} worker(s) of {scheduler}"
     records.record_roster(output, students)
     outcomes: list[Outcome] = []
     total = len(pairs) + len(misplaced)
@@ -194,25 +223,16 @@ def grade_submissions(submitted: Path, output: Path, progress: Callable[[str], N
             continue
         done(Outcome(student, assignment, score, max_score, cells=verdicts), f"already graded ({score:g}/{max_score:g}); skipped", "skipped")
 
-    for submission, results, seconds in _sandboxed_runs(to_run, plans, workers, limits):
-        plan = plans[submission.assignment]
-        try:
-            if isinstance(results, Exception):
-                raise results
-            verdicts = judge(plan, results)
-        except Exception as error:  # a fault of the grader's, not the student's: say so, keep going
-            done(Outcome(submission.student, submission.assignment, 0.0, plan.max_score,
-                         problem=f"internal grader error: {type(error).__name__}: {error}"), f"not graded, internal grader error: {error}",
-                 "not graded")
-            continue
-        _record(api, output, plan, submission, verdicts, progress)
-        outcome = Outcome(submission.student, submission.assignment, records.total_score(output, submission.student, submission.assignment),
-                          plan.max_score, cells=verdicts)
-        done(outcome, f"{outcome.score:g}/{outcome.max_score:g} ({seconds:.1f} s)", "graded")
+    try:
+        for submission, results, seconds in _sandboxed_runs(to_run, plans, workers, limits, cluster):
+            _record_run(api, output, plans[submission.assignment], submission, results, seconds, progress, done)
+    finally:
+        if cluster is not None:
+            cluster.close()
     outcomes.sort(key=lambda o: (o.student_id, o.assignment_id))
     records.write_cell_grades(output, outcomes, plans)
     records.export_grades(output)
     progress(f"{counts['graded']} graded, {counts['skipped']} skipped (graded before), {counts['not graded']} not gradable, "
-             f"in {time.perf_counter() - started:.1f} s with {workers} worker(s); "
+             f"in {time.perf_counter() - started:.1f} s with {where}; "
              f"results in {output / 'grades_by_cell.csv'}, feedback in {output / 'feedback'}")
     return outcomes

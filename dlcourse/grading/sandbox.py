@@ -12,6 +12,8 @@ stopped and reported.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import selectors
@@ -19,9 +21,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,6 +146,30 @@ def _drain(stream, keep: int, sink: list) -> None:
 def reference_sources() -> list[list[str]]:
     """``[[module name, source], ...]`` of the course's reference modules, in import order (what ``references`` asks for)."""
     return [[module, course_module_file(module).read_text()] for module in BLOCKED_COURSE_MODULES]
+
+
+@contextlib.contextmanager
+def sandbox_slot(slots: int = 512) -> Iterator[int]:
+    """A worker number that no other sandbox on this machine uses until the block ends (its user id is ``FIRST_UID`` +
+    the number): an exclusive lock on one file per number, taken by threads and processes alike (local threads, the
+    processes of a cluster's workers) and released by the kernel if the holder dies."""
+    folder = Path(tempfile.gettempdir()) / f"dlcourse-sandbox-slots-{os.geteuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    if folder.is_symlink() or folder.stat().st_uid != os.geteuid():
+        raise SandboxUnavailable(f"{folder} belongs to another user; remove it")
+    for number in range(slots):
+        descriptor = os.open(folder / str(number), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            continue
+        try:
+            yield number
+        finally:
+            os.close(descriptor)  # releases the lock
+        return
+    raise SandboxUnavailable(f"all {slots} sandbox slots of this machine are in use")
 
 
 def run_job(job: dict, worker: int = 0, limits: Limits = Limits()) -> SandboxRun:
