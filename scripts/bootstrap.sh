@@ -22,12 +22,14 @@ fi
 
 # Debian packages the course needs: the grader runs each submission in a
 # bubblewrap sandbox as an unprivileged user (bwrap; setpriv from util-linux),
-# and the browser test of the website drives Debian's Chromium (no browser
-# download). Each is installed when its command is missing.
+# the browser test of the website drives Debian's Chromium (no browser
+# download), and the test of a PostgreSQL gradebook starts Debian's PostgreSQL
+# server. Each is installed when its command is missing.
 missing=()
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
 if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "bootstrap: installing the Debian packages ${missing[*]}"
@@ -35,7 +37,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     else
         echo "bootstrap: the course needs the Debian packages: ${missing[*]}" >&2
-        echo "           (the grading sandbox uses bubblewrap and util-linux, the browser test chromium);" >&2
+        echo "           (the grading sandbox uses bubblewrap and util-linux, the browser test chromium," >&2
+        echo "           the gradebook test postgresql);" >&2
         echo "           install them as root: apt-get install ${missing[*]}" >&2
         exit 1
     fi

@@ -1,7 +1,8 @@
 """``course``: the course's commands (``validate`` is the students' one).
 
     course generate [ASSIGNMENT ...]        student notebooks from the solution notebooks
-    course grade SUBMITTED [--output DIR] [--workers N | --scheduler tcp://HOST:PORT] [--regrade] [--roster CSV]
+    course grade SUBMITTED [--output DIR] [--workers N | --scheduler tcp://HOST:PORT] [--db-url URL] [--regrade]
+                 [--roster CSV]
                                             grade in sandboxes (here, or on a Dask cluster's workers); feedback pages
                                             and grade CSVs
     course assignments                      list the assignments
@@ -32,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                        help="run the sandboxes on the workers of this Dask scheduler (see the README, For instructors); "
                             "the gradebook and the files are written here")
+    grade.add_argument("--db-url", metavar="URL",
+                       help="the gradebook of a new output folder: an SQLAlchemy URL, postgresql://USER:PASSWORD@HOST:PORT/DATABASE "
+                            "(default: the SQLite file gradebook.db in the output folder; an existing folder keeps its own)")
     grade.add_argument("--regrade", action="store_true",
                        help="grade again submissions that an earlier run already graded (default: skip them)")
     grade.add_argument("--roster", type=Path, help="students' names: a CSV in nbgrader's import format (id, first_name, last_name, email)")
@@ -52,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             from dlcourse.grading.grade import grade_submissions
 
             grade_submissions(args.submitted, args.output, workers=args.workers, regrade=args.regrade, roster=args.roster,
-                              scheduler=args.scheduler)
+                              scheduler=args.scheduler, db_url=args.db_url)
         else:
             print("\n".join(assignments()))
     except GradingError as error:

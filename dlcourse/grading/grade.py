@@ -61,11 +61,12 @@ class Submission:
     marker: Path
 
 
-def _prepare(submitted: Path, output: Path, names: list[str], limits: Limits, sandbox_here: bool = True):
-    """The workspace with the submissions copied in, a working sandbox (``sandbox_here``), nbgrader's API and each
-    assignment's plan."""
+def _prepare(submitted: Path, output: Path, names: list[str], limits: Limits, sandbox_here: bool = True,
+             db_url: str | None = None):
+    """The workspace (gradebook at ``db_url``, see :func:`prepare_workspace`), a working sandbox (``sandbox_here``),
+    nbgrader's API and each assignment's plan."""
     use_this_environment()
-    prepare_workspace(output, names)
+    prepare_workspace(output, names, db_url)
     try:
         if sandbox_here:
             check_sandbox(limits)
@@ -169,12 +170,14 @@ def _copy_into_workspace(data: bytes, submitted: Path, output: Path, student: st
 
 def grade_submissions(submitted: Path, output: Path, progress: Callable[[str], None] = functools.partial(print, flush=True), workers: int = 2,
                       regrade: bool = False, limits: Limits = Limits(), roster: Path | None = None,
-                      scheduler: str | None = None) -> list[Outcome]:
+                      scheduler: str | None = None, db_url: str | None = None) -> list[Outcome]:
     """Grade every submission under ``submitted`` into the workspace ``output``; see the module doc.
 
     ``roster``: a CSV in nbgrader's student import format, whose names go into the gradebook and the CSVs.
     ``scheduler``: the address of a Dask scheduler (``tcp://HOST:PORT``) whose workers run the sandboxes
     (:mod:`dlcourse.grading.cluster`); without it, ``workers`` threads run them here.
+    ``db_url``: the gradebook's SQLAlchemy URL (PostgreSQL) for a new workspace; by default the workspace keeps its
+    own (``output/gradebook.db`` for a new one).
     """
     from sqlalchemy.exc import SAWarning
 
@@ -184,7 +187,8 @@ def grade_submissions(submitted: Path, output: Path, progress: Callable[[str], N
     _check_folders(submitted, output)
     students = records.read_roster(roster) if roster else []
     pairs, misplaced = find_submissions(submitted)
-    api, plans, plan_hashes = _prepare(submitted, output, sorted({a for _, a in pairs}), limits, sandbox_here=scheduler is None)
+    api, plans, plan_hashes = _prepare(submitted, output, sorted({a for _, a in pairs}), limits, sandbox_here=scheduler is None,
+                                       db_url=db_url)
     cluster = connect(scheduler, limits, progress) if scheduler else None
     where = f"{workers} worker(s)" if cluster is None else f"the {len(cluster.workers)} worker(s) of {scheduler}"
     records.record_roster(output, students)

@@ -20,7 +20,7 @@ import nbformat
 
 from dlcourse.grading.plan import AssignmentPlan, nbgrader_meta
 from dlcourse.grading.run import CellVerdict
-from dlcourse.grading.workspace import NOTEBOOK, GradingError
+from dlcourse.grading.workspace import NOTEBOOK, GradingError, database_url
 from dlcourse.offline_site import copy_mathjax
 
 CELL_COLUMNS = ["student_id", "first_name", "last_name", "assignment_id", "notebook", "cell", "points", "max_points", "status", "message"]
@@ -115,7 +115,7 @@ def serve_mathjax_locally(page: Path) -> None:
 def _gradebook(output: Path):
     from nbgrader.api import Gradebook
 
-    return Gradebook(f"sqlite:///{output / 'gradebook.db'}")
+    return Gradebook(database_url(output))
 
 
 def record_scores(output: Path, student: str, assignment: str, verdicts: list[CellVerdict]) -> None:
@@ -219,7 +219,8 @@ def write_cell_grades(output: Path, outcomes: list[Outcome], plans: dict[str, As
 
 
 def export_grades(output: Path) -> Path:
-    """Write nbgrader's own ``grades.csv`` (one row per student and assignment)."""
+    """Write nbgrader's own ``grades.csv`` (one row per student and assignment), sorted by assignment and student (the
+    database's own order, with ties among students' names, differs between SQLite and PostgreSQL)."""
     from nbgrader.plugins import CsvExportPlugin
 
     path = output / "grades.csv"
@@ -227,4 +228,11 @@ def export_grades(output: Path) -> Path:
     plugin.to = str(path)
     with _gradebook(output) as gradebook:
         plugin.export(gradebook)
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        fields, rows = reader.fieldnames, sorted(reader, key=lambda row: (row["assignment"], row["student_id"]))
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
     return path

@@ -3,12 +3,17 @@
 The solution notebooks in ``solutions/<assignment>/exercises.ipynb`` are the
 masters. Every nbgrader operation runs in a *workspace*: a folder laid out as
 an nbgrader course (``source/``, ``release/``, ``submitted/``,
-``autograded/``, ``feedback/``, ``gradebook.db``) with the course
-configuration of ``autograder/nbgrader_config.py``.
+``autograded/``, ``feedback/``) with the course configuration of
+``autograder/nbgrader_config.py``. Its gradebook is the SQLite file
+``gradebook.db`` there, or the database whose SQLAlchemy URL the workspace
+was created with (``course grade --db-url postgresql://...``), recorded in the
+workspace's copy of the configuration so that formgrader uses it too.
 """
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -45,24 +50,54 @@ def use_this_environment() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+DATABASE_LINE = "c.CourseDirectory.db_url = "
+
+
+def database_url(root: Path) -> str:
+    """The SQLAlchemy URL of the workspace ``root``'s gradebook: the one recorded in its configuration, else its
+    SQLite file."""
+    config = root / "nbgrader_config.py"
+    recorded = re.search(rf"^{re.escape(DATABASE_LINE)}(.+)$", config.read_text(), re.M) if config.is_file() else None
+    return json.loads(recorded.group(1)) if recorded else f"sqlite:///{root / 'gradebook.db'}"
+
+
+def hide_password(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***`` (for messages)."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
 def nbgrader_config(root: Path) -> Config:
-    """The course configuration with ``CourseDirectory.root`` set to ``root``."""
+    """The course configuration with ``CourseDirectory.root`` set to ``root`` and its gradebook's URL."""
     config = PyFileConfigLoader(CONFIG_FILE.name, path=str(CONFIG_FILE.parent)).load_config()
     config.CourseDirectory.root = str(root)
+    config.CourseDirectory.db_url = database_url(root)
     return config
 
 
-def prepare_workspace(root: Path, names: list[str]) -> None:
-    """Create ``root`` as an nbgrader course holding the source of each assignment in ``names``.
+def prepare_workspace(root: Path, names: list[str], db_url: str | None = None) -> None:
+    """Create ``root`` as an nbgrader course holding the source of each assignment in ``names``, with its gradebook
+    at ``db_url`` (an SQLAlchemy URL) or, by default, where it already was (a new workspace: ``gradebook.db``).
 
+    A workspace keeps its gradebook: another ``db_url`` than the recorded one is a :class:`GradingError`, since the
+    workspace's records of graded submissions describe the scores in its own gradebook.
     Only the notebook is copied into ``source/``: nbgrader copies every
     other file of a source folder into the student release.
     """
     unknown = sorted(set(names) - set(assignments()))
     if unknown:
         raise GradingError(f"unknown assignment(s) {', '.join(unknown)}; the course has: {', '.join(assignments())}")
+    if db_url is not None and not re.match(r"^(sqlite|postgresql)(\+\w+)?://", db_url):
+        raise GradingError(f"--db-url must be an SQLAlchemy URL of SQLite or PostgreSQL (sqlite:///PATH, "
+                           f"postgresql://USER:PASSWORD@HOST:PORT/DATABASE); got {hide_password(db_url)!r}")
+    current = database_url(root)
+    if db_url is not None and db_url != current and (root / "nbgrader_config.py").is_file():
+        raise GradingError(f"the workspace {root} keeps its gradebook at {hide_password(current)}; "
+                           f"to grade into {hide_password(db_url)}, choose a new output folder")
     root.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(CONFIG_FILE, root / "nbgrader_config.py")
+    configuration = CONFIG_FILE.read_text()
+    if (db_url or current) != f"sqlite:///{root / 'gradebook.db'}":
+        configuration += f"\n# This workspace's gradebook (course grade --db-url).\n{DATABASE_LINE}{json.dumps(db_url or current)}\n"
+    (root / "nbgrader_config.py").write_text(configuration)
     for name in names:
         target = root / "source" / name
         target.mkdir(parents=True, exist_ok=True)
