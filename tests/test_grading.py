@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 
 import nbformat
 import pytest
@@ -144,3 +145,32 @@ def test_grades_csv_has_a_row_per_graded_student(graded):
     with (graded["output"] / "grades.csv").open() as handle:
         rows = {r["student_id"]: r for r in csv.DictReader(handle)}
     assert float(rows["solution"]["score"]) == sum(graded_points().values()) and float(rows["blank"]["score"]) == 0
+
+
+def test_the_workers_feedback_pages_are_nbgraders(graded, tmp_path):
+    """The pages workers write (no gradebook at hand) are the ones nbgrader's generate_feedback writes from the
+    gradebook, a manual score and comment from formgrader included (the course's MathJax aside)."""
+    from nbgrader.api import Gradebook
+
+    from dlcourse.grading.records import with_local_mathjax
+    from dlcourse.grading.workspace import make_api
+
+    workspace = tmp_path / "workspace"
+    shutil.copytree(graded["output"], workspace)
+    with Gradebook(f"sqlite:///{workspace / 'gradebook.db'}") as gradebook:  # as formgrader writes them
+        notebook = gradebook.find_submission_notebook("exercises", CHAPTER_1, EXPLAINED)
+        grade = next(g for g in notebook.grades if g.max_score and g.auto_score == 0)
+        grade.manual_score, grade.extra_credit = grade.max_score / 2, 0.25
+        notebook.comments[0].manual_comment = "Compare with equation (3) of the lesson."
+        gradebook.db.commit()
+    messages = []
+    grade_submissions(workspace / "submitted", workspace, progress=messages.append)
+    assert any(EXPLAINED in m and "feedback updated" in m for m in messages), messages
+    students = ["solution", "blank", EXPLAINED]
+    page = {s: (workspace / "feedback" / s / CHAPTER_1 / "exercises.html").read_text() for s in students}
+    assert "Compare with equation (3) of the lesson." in page[EXPLAINED]
+    api = make_api(workspace)
+    for student in students:
+        assert api.generate_feedback(CHAPTER_1, student, force=True)["success"]
+        by_nbgrader = with_local_mathjax((workspace / "feedback" / student / CHAPTER_1 / "exercises.html").read_text())
+        assert page[student] == by_nbgrader, student

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import environment, solution_notebook, with_cell_source, write_submission
 
-from dlcourse.grading import cluster
+from dlcourse.grading import cluster, worker
 from dlcourse.grading.grade import grade_submissions
 from dlcourse.grading.sandbox import Limits
 from dlcourse.grading.workspace import GradingError
@@ -119,7 +119,7 @@ def test_a_worker_killed_mid_batch_costs_nothing(dask_cluster, submitted, tmp_pa
 
 def test_workers_of_another_course_version_are_left_out_with_the_reason(dask_cluster, monkeypatch):
     address, _ = dask_cluster
-    monkeypatch.setattr(cluster, "course_version", lambda: "0123456789abcdef")  # the coordinator's course differs
+    monkeypatch.setattr(worker, "course_version", lambda: "0123456789abcdef")  # the coordinator's course differs
     seen: list[str] = []
     with pytest.raises(GradingError) as refused:
         cluster.connect(address, Limits(), seen.append)

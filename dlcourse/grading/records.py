@@ -8,11 +8,13 @@ submission unless asked to regrade.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -103,19 +105,65 @@ def copy_feedback_mathjax(output: Path) -> None:
         copy_mathjax(destination, FEEDBACK_MATHJAX_PARTS)
 
 
-def serve_mathjax_locally(page: Path) -> None:
-    """Point a feedback page (``feedback/<student>/<assignment>/*.html``) at ``feedback/_mathjax`` (the CDN only when that is missing)."""
-    html = page.read_text(encoding="utf-8")
+def with_local_mathjax(html: str) -> str:
+    """A feedback page (``feedback/<student>/<assignment>/*.html``) pointed at ``feedback/_mathjax`` (the CDN only when that
+    is missing)."""
     local = ("<script>window.MathJax = {tex: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']], processEscapes: true}};</script>\n"
              f'<script src="../../{FEEDBACK_MATHJAX}/{FEEDBACK_MATHJAX_PARTS[0]}" onerror="var s = document.createElement(\'script\'); '
              f's.src = \'{FEEDBACK_MATHJAX_CDN}\'; document.head.appendChild(s);"></script>')
-    page.write_text(_CDN_MATHJAX.sub(lambda _: local, html), encoding="utf-8")
+    return _CDN_MATHJAX.sub(lambda _: local, html)
 
 
+def feedback_html(plan: AssignmentPlan, autograded: nbformat.NotebookNode, student: str, assignment: str,
+                  verdicts: list[CellVerdict], manual: dict) -> str:
+    """The submission's feedback page: nbgrader's, with the scores the gradebook holds once ``verdicts`` are recorded
+    beside the ``manual`` grades (:func:`manual_grades`), without reading the gradebook (a worker can write it)."""
+    from dlcourse.grading.feedback import feedback_page
+
+    automatic = {v.grade_id: v.points for v in verdicts}
+    entered = manual.get("scores", {})
+    grades = {}
+    for cell in plan.master.cells:
+        meta = nbgrader_meta(cell)
+        if meta.get("grade") or meta.get("task"):
+            manual_score, extra_credit = entered.get(meta["grade_id"], [None, None])
+            score = manual_score if manual_score is not None else automatic.get(meta["grade_id"], 0.0)
+            grades[meta["grade_id"]] = float(score) + float(extra_credit or 0.0)
+    return with_local_mathjax(feedback_page(autograded, student, assignment, grades, manual.get("comments", {})))
+
+
+_OPEN_GRADEBOOKS: dict[Path, object] = {}
+
+
+@contextlib.contextmanager
+def open_gradebook(output: Path) -> Iterator[None]:
+    """Keep one connection to the workspace ``output``'s gradebook while the block runs (a batch), instead of one per
+    query: every use below still ends its own transaction, so it reads what formgrader wrote meanwhile."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(database_url(output)) as gradebook:
+        _OPEN_GRADEBOOKS[output] = gradebook
+        try:
+            yield
+        finally:
+            del _OPEN_GRADEBOOKS[output]
+
+
+@contextlib.contextmanager
 def _gradebook(output: Path):
     from nbgrader.api import Gradebook
 
-    return Gradebook(database_url(output))
+    gradebook = _OPEN_GRADEBOOKS.get(output)
+    if gradebook is None:
+        with Gradebook(database_url(output)) as gradebook:
+            yield gradebook
+        return
+    try:
+        yield gradebook
+    except BaseException:
+        gradebook.db.rollback()
+        raise
+    gradebook.db.commit()
 
 
 def record_scores(output: Path, student: str, assignment: str, verdicts: list[CellVerdict]) -> None:
