@@ -174,3 +174,21 @@ def test_the_workers_feedback_pages_are_nbgraders(graded, tmp_path):
         assert api.generate_feedback(CHAPTER_1, student, force=True)["success"]
         by_nbgrader = with_local_mathjax((workspace / "feedback" / student / CHAPTER_1 / "exercises.html").read_text())
         assert page[student] == by_nbgrader, student
+
+
+def test_feedback_folders_get_a_regular_timestamp_and_never_what_a_link_points_to(tmp_path):
+    """nbgrader's release_feedback reads timestamp.txt in the feedback folder; when the output holds the submissions
+    (``output/submitted``), the file is as the student left it, and a link in its place is not followed."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET-BYTES-OF-THE-GRADING-MACHINE")
+    submitted = tmp_path / "out" / "submitted"
+    for student in ("on_time", "linked"):
+        write_submission(submitted, student, solution_notebook())
+    (submitted / "on_time" / CHAPTER_1 / "timestamp.txt").write_text("2026-12-01 10:00:00.000000 UTC")
+    (submitted / "linked" / CHAPTER_1 / "timestamp.txt").symlink_to(secret)
+    grade_submissions(submitted, tmp_path / "out", progress=lambda m: None, workers=1)
+    feedback = tmp_path / "out" / "feedback"
+    assert (feedback / "on_time" / CHAPTER_1 / "timestamp.txt").read_text() == "2026-12-01 10:00:00.000000 UTC"
+    assert (feedback / "linked" / CHAPTER_1 / "exercises.html").is_file()
+    assert not (feedback / "linked" / CHAPTER_1 / "timestamp.txt").exists()
+    assert not any("SECRET-BYTES" in p.read_text(errors="replace") for p in feedback.rglob("*") if p.is_file())

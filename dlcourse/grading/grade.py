@@ -31,7 +31,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import multiprocessing
-import shutil
 import time
 import warnings
 from collections.abc import Callable
@@ -122,9 +121,10 @@ def _write_feedback(output: Path, submission: Submission, page: str) -> None:
     folder = output / "feedback" / submission.student / submission.assignment
     folder.mkdir(parents=True, exist_ok=True)
     (folder / Path(NOTEBOOK).with_suffix(".html")).write_text(page, encoding="utf-8")
-    timestamp = output / "submitted" / submission.student / submission.assignment / "timestamp.txt"
-    if timestamp.is_file():
-        shutil.copyfile(timestamp, folder / "timestamp.txt")
+    # a regular file only: when the output holds the submissions, this one is as the student left it
+    timestamp, _ = read_regular_file(output / "submitted" / submission.student / submission.assignment / "timestamp.txt", limit=1024)
+    if timestamp is not None:
+        (folder / "timestamp.txt").write_bytes(timestamp)
 
 
 def _check_folders(submitted: Path, output: Path) -> None:
