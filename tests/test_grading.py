@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import shutil
 
 import nbformat
@@ -192,3 +193,11 @@ def test_feedback_folders_get_a_regular_timestamp_and_never_what_a_link_points_t
     assert (feedback / "linked" / CHAPTER_1 / "exercises.html").is_file()
     assert not (feedback / "linked" / CHAPTER_1 / "timestamp.txt").exists()
     assert not any("SECRET-BYTES" in p.read_text(errors="replace") for p in feedback.rglob("*") if p.is_file())
+
+
+def test_progress_estimates_the_time_left(graded):
+    """Each graded submission's line but the last says about how long the batch still needs."""
+    ran = [m for m in graded["messages"] if " s)" in m and "/" in m.split(":")[-1]]
+    assert len(ran) >= 3, graded["messages"]
+    assert all(re.search(r" s\); about \d+(\.\d)? (s|min|h) left$", m) for m in ran[:-1]), ran
+    assert ran[-1].endswith(" s)"), ran[-1]

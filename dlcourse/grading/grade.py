@@ -96,13 +96,14 @@ def _graded_by_workers(to_run: list[Submission], executor: Executor, limits: Lim
             yield futures[future], error
 
 
-def _record(output: Path, plan: AssignmentPlan, submission: Submission, result, manual: dict, done: Callable) -> None:
+def _record(output: Path, plan: AssignmentPlan, submission: Submission, result, manual: dict, done: Callable, left: str) -> None:
     """Write what a worker returned: the gradebook scores, the autograded notebook, the feedback page and, last, the
-    marker; or report the grader's error. ``done(outcome, text, kind)`` reports the submission."""
+    marker; or report the grader's error. ``done(outcome, text, kind)`` reports the submission, ending with ``left``
+    (the estimate of the time left)."""
     if isinstance(result, Exception):  # say so, keep going
         done(Outcome(submission.student, submission.assignment, 0.0, plan.max_score,
                      problem=f"internal grader error: {type(result).__name__}: {result}"),
-             f"not graded, internal grader error: {result}", "not graded")
+             f"not graded, internal grader error: {result}{left}", "not graded")
         return
     verdicts = [CellVerdict(**cell) for cell in result["cells"]]
     records.record_scores(output, submission.student, submission.assignment, verdicts)
@@ -112,7 +113,12 @@ def _record(output: Path, plan: AssignmentPlan, submission: Submission, result, 
     records.write_marker(submission.marker, submission.fingerprint, verdicts, manual)
     outcome = Outcome(submission.student, submission.assignment, records.total_score(output, submission.student, submission.assignment),
                       plan.max_score, cells=verdicts)
-    done(outcome, f"{outcome.score:g}/{outcome.max_score:g} ({result['seconds']:.1f} s)", "graded")
+    done(outcome, f"{outcome.score:g}/{outcome.max_score:g} ({result['seconds']:.1f} s){left}", "graded")
+
+
+def _duration(seconds: float) -> str:
+    """``seconds`` for a person: "40 s", "12 min", "3.5 h"."""
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
 def _write_feedback(output: Path, submission: Submission, page: str) -> None:
@@ -210,8 +216,11 @@ def grade_submissions(submitted: Path, output: Path, progress: Callable[[str], N
         manual = {str(s.marker): records.manual_grades(output, s.student, s.assignment) for s in to_run}
         executor = ProcessPoolExecutor(max(1, workers), mp_context=multiprocessing.get_context("spawn")) if cluster is None else cluster.executor
         try:
-            for submission, result in _graded_by_workers(to_run, executor, limits, manual):
-                _record(output, plans[submission.assignment], submission, result, manual[str(submission.marker)], done)
+            dispatched = time.perf_counter()
+            for finished, (submission, result) in enumerate(_graded_by_workers(to_run, executor, limits, manual), start=1):
+                rate = (time.perf_counter() - dispatched) / finished
+                left = f"; about {_duration(rate * (len(to_run) - finished))} left" if finished < len(to_run) else ""
+                _record(output, plans[submission.assignment], submission, result, manual[str(submission.marker)], done, left)
         finally:
             if cluster is None:
                 executor.shutdown(cancel_futures=True)
