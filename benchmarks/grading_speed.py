@@ -32,7 +32,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from dlcourse.grading.grade import grade_submissions
+from dlcourse.grading import grade
+from dlcourse.grading.grade import _record, grade_submissions
 from dlcourse.grading.plan import plan_assignment
 from dlcourse.grading.workspace import CHAPTERS, NOTEBOOK, SOLUTIONS, prepare_workspace, use_this_environment
 
@@ -72,6 +73,7 @@ def main() -> None:
     parser.add_argument("--assignment", default="01_gradient_descent")
     args = parser.parse_args()
     use_this_environment()
+    grade._record = _timed_record  # measures the coordinator's share
     n = args.submissions
     with tempfile.TemporaryDirectory() as name:
         scratch = Path(name)
@@ -103,9 +105,24 @@ def main() -> None:
     print(f"course grade (2 workers) vs plain nbgrader: {plain / course['course grade, 2 local worker(s)'][0]:.1f}x faster per batch")
     notebooks = 10_000 * 6
     per_core = 2 * two  # 2 workers on this machine's 2 cores: the cost per notebook of one core when every core is busy
+    writing = sum(WRITING) / len(WRITING)  # the coordinator writes alone: it bounds the rate, however many workers
+    print(f"the coordinator's writing (gradebook, files, marker): {writing:.3f} s per notebook, "
+          f"at most {1 / writing:.0f} notebooks per second")
     for cores, where in ((16, "16 cores"), (160, "10 machines of 16 cores")):
-        print(f"estimate, {notebooks} notebooks on {where}: {notebooks * per_core / cores / 3600:.2f} h "
-              f"({per_core:.3f} s per notebook per core, perfect scaling)")
+        hours = max(notebooks * per_core / cores, notebooks * writing) / 3600
+        print(f"estimate, {notebooks} notebooks on {where}: {hours:.2f} h (workers {notebooks * per_core / cores / 3600:.2f} h at "
+              f"{per_core:.3f} s per notebook per core; the coordinator's writing {notebooks * writing / 3600:.2f} h)")
+
+
+WRITING: list[float] = []  # seconds the coordinator spent writing each graded submission
+
+
+def _timed_record(*arguments, **keywords):
+    started = time.perf_counter()
+    try:
+        return _record(*arguments, **keywords)
+    finally:
+        WRITING.append(time.perf_counter() - started)
 
 
 def time_course(submitted: Path, output: Path, **options) -> tuple[float, float]:
