@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--output", type=Path, default=Path("grading"),
                        help="workspace for the gradebook, feedback and CSVs (default: ./grading)")
     grade.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                       help="submissions graded at once, each in its own sandbox (default: the number of CPUs)")
+                       help="local worker processes, each grading one submission at a time in its own sandbox (default: the number of CPUs)")
     grade.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                        help="run the sandboxes on the workers of this Dask scheduler (see the README, For instructors); "
                             "the gradebook and the files are written here")

@@ -158,8 +158,9 @@ def grade_submissions(submitted: Path, output: Path, progress: Callable[[str], N
     """Grade every submission under ``submitted`` into the workspace ``output``; see the module doc.
 
     ``roster``: a CSV in nbgrader's student import format, whose names go into the gradebook and the CSVs.
-    ``scheduler``: the address of a Dask scheduler (``tcp://HOST:PORT``) whose workers run the sandboxes
-    (:mod:`dlcourse.grading.cluster`); without it, ``workers`` threads run them here.
+    ``scheduler``: the address of a Dask scheduler (``tcp://HOST:PORT``) whose workers grade
+    (:mod:`dlcourse.grading.cluster`); without it, ``workers`` local processes do. They are spawned: a script that
+    calls this function needs the ``if __name__ == "__main__":`` idiom of :mod:`multiprocessing`.
     ``db_url``: the gradebook's SQLAlchemy URL (PostgreSQL) for a new workspace; by default the workspace keeps its
     own (``output/gradebook.db`` for a new one).
     """

@@ -151,7 +151,7 @@ def reference_sources() -> list[list[str]]:
 @contextlib.contextmanager
 def sandbox_slot(slots: int = 512) -> Iterator[int]:
     """A worker number that no other sandbox on this machine uses until the block ends (its user id is ``FIRST_UID`` +
-    the number): an exclusive lock on one file per number, taken by threads and processes alike (local threads, the
+    the number): an exclusive lock on one file per number, taken by processes and threads alike (the local pool, the
     processes of a cluster's workers) and released by the kernel if the holder dies."""
     folder = Path(tempfile.gettempdir()) / f"dlcourse-sandbox-slots-{os.geteuid()}"
     folder.mkdir(mode=0o700, exist_ok=True)
