@@ -370,3 +370,27 @@ def test_feedback_page_of_a_blank_notebook_names_each_unanswered_function(browse
     graded = [c for c in solution_notebook(CHAPTER_1).cells if c.metadata.get("nbgrader", {}).get("grade")]
     assert text.count("NotImplementedError") >= len(graded), text[:2000]
     assert "sandbox_runner" not in text and "dlcourse/" not in text, "the grader's own frames are no part of the student's feedback"
+
+
+def test_the_item_analysis_page_shows_each_graded_cell_its_diagnoses_and_the_plot(browser, feedback_pages):
+    """`course report` on the graded workspace: opened from disk, offline, as an instructor opens it."""
+    from dlcourse.grading.cli import main as course
+
+    workspace = feedback_pages["blank"].parents[3]
+    assert course(["report", str(workspace)]) == 0
+    visit = Visit(browser, (workspace / "item_analysis.html").as_uri(), typeset=False)
+    page = visit.page
+    rows = page.locator("tbody tr")
+    loss = rows.filter(has_text="test_mse_loss").inner_text()
+    plot = page.locator("figure svg").first.bounding_box()
+    page.locator("tbody tr", has_text="test_mse_loss").locator("details summary").first.click()
+    whole = page.locator("tbody tr", has_text="test_mse_loss").locator("details pre").first
+    opened = whole.is_visible() and "mse_loss" in whole.inner_text()
+    count = rows.count()
+    page.screenshot(path=str(SCREENSHOTS / "item_analysis.png"), full_page=True)
+    visit.close()
+    assert not visit.errors and not visit.outside, (visit.errors, visit.outside)
+    assert count == len([c for c in solution_notebook(CHAPTER_1).cells if c.metadata.get("nbgrader", {}).get("grade")])
+    assert "0/2 (0%)" in loss and "you summed the squared errors" in loss and "still the stub" in loss, loss
+    assert opened, "a diagnosis opens to the whole message of a failure"
+    assert plot and plot["width"] > 500 and plot["height"] > 200, plot

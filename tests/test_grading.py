@@ -187,7 +187,9 @@ def test_feedback_folders_get_a_regular_timestamp_and_never_what_a_link_points_t
         write_submission(submitted, student, solution_notebook())
     (submitted / "on_time" / CHAPTER_1 / "timestamp.txt").write_text("2026-12-01 10:00:00.000000 UTC")
     (submitted / "linked" / CHAPTER_1 / "timestamp.txt").symlink_to(secret)
-    grade_submissions(submitted, tmp_path / "out", progress=lambda m: None, workers=1)
+    messages: list[str] = []
+    grade_submissions(submitted, tmp_path / "out", progress=messages.append, workers=1)
+    assert any(m.startswith("linked 01_gradient_descent: timestamp.txt is a symbolic link") and "time is unknown" in m for m in messages), messages
     feedback = tmp_path / "out" / "feedback"
     assert (feedback / "on_time" / CHAPTER_1 / "timestamp.txt").read_text() == "2026-12-01 10:00:00.000000 UTC"
     assert (feedback / "linked" / CHAPTER_1 / "exercises.html").is_file()

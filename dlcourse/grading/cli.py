@@ -2,9 +2,13 @@
 
     course generate [ASSIGNMENT ...]        student notebooks from the solution notebooks
     course grade SUBMITTED [--output DIR] [--workers N | --scheduler tcp://HOST:PORT] [--db-url URL] [--regrade]
+                 [--student ID ...] [--assignment NAME ...] [--due NAME=WHEN ...] [--late-penalty none|zero]
                  [--roster CSV]
                                             grade in sandboxes (here, or on a Dask cluster's workers); feedback pages
                                             and grade CSVs
+    course report [DIR]                     the item-analysis page of a grading workspace (DIR/item_analysis.html)
+    course export {canvas,moodle} [DIR] [--to FILE]
+                                            the grades as the LMS imports them (DIR/grades_<lms>.csv)
     course assignments                      list the assignments
     course validate NOTEBOOK ...            run a notebook as nbgrader's Validate does; exit 1 if a check fails
 """
@@ -16,7 +20,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-from dlcourse.grading.workspace import REPOSITORY, GradingError, assignments, generate_student_notebooks
+from dlcourse.grading.exports import LMS_FORMATS
+from dlcourse.grading.workspace import LATE_PENALTY_METHODS, REPOSITORY, GradingError, assignments, generate_student_notebooks
+
+CHAPTER_EXAMPLE = "01_gradient_descent"
+
+
+def _due_date(text: str) -> tuple[str, str]:
+    """``NAME=WHEN`` of ``--due`` as (assignment, date text); the date is read when grading starts."""
+    name, equals, when = text.partition("=")
+    if not equals or not name.strip() or not when.strip():
+        raise argparse.ArgumentTypeError(f"expected ASSIGNMENT=WHEN (e.g. {CHAPTER_EXAMPLE}=2026-12-01T17:00:00+01:00), got {text!r}")
+    return name.strip(), when.strip()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +54,23 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--regrade", action="store_true",
                        help="grade again submissions that an earlier run already graded (default: skip them)")
     grade.add_argument("--roster", type=Path, help="students' names: a CSV in nbgrader's import format (id, first_name, last_name, email)")
+    grade.add_argument("--student", action="append", metavar="ID",
+                       help="grade (with --regrade: regrade) only this student's submissions; repeat for several (default: all)")
+    grade.add_argument("--assignment", action="append", metavar="NAME",
+                       help="grade (with --regrade: regrade) only this assignment's submissions; repeat for several (default: all)")
+    grade.add_argument("--due", action="append", metavar="NAME=WHEN", type=_due_date,
+                       help="the due date of an assignment, stored in the gradebook as nbgrader's (e.g. "
+                            f"{CHAPTER_EXAMPLE}=2026-12-01T17:00:00+01:00; no time zone means UTC); a submission is late by "
+                            "its timestamp.txt; repeat for several")
+    grade.add_argument("--late-penalty", choices=LATE_PENALTY_METHODS,
+                       help="nbgrader's penalty for a late submission: none (recorded only) or zero (the notebook scores 0); "
+                            "the workspace keeps it (default: the workspace's, none for a new one)")
+    report = commands.add_parser("report", help="write the item-analysis page of a grading workspace: per graded cell, who passed and why not")
+    report.add_argument("output", type=Path, nargs="?", default=Path("grading"), help="the grading workspace (default: ./grading)")
+    export = commands.add_parser("export", help="write the grades as Canvas or Moodle import them (a CSV file)")
+    export.add_argument("lms", choices=LMS_FORMATS, help="the learning-management system")
+    export.add_argument("output", type=Path, nargs="?", default=Path("grading"), help="the grading workspace (default: ./grading)")
+    export.add_argument("--to", type=Path, help="the file to write (default: grades_<lms>.csv in the workspace)")
     commands.add_parser("assignments", help="list the assignments")
     validate = commands.add_parser("validate", help="run notebooks as the Validate button does and print every failed check in full")
     validate.add_argument("notebook", nargs="+", type=Path, help="the notebook(s) to validate")
@@ -56,7 +88,17 @@ def main(argv: list[str] | None = None) -> int:
             from dlcourse.grading.grade import grade_submissions
 
             grade_submissions(args.submitted, args.output, workers=args.workers, regrade=args.regrade, roster=args.roster,
-                              scheduler=args.scheduler, db_url=args.db_url)
+                              scheduler=args.scheduler, db_url=args.db_url, students=set(args.student) if args.student else None,
+                              assignments=set(args.assignment) if args.assignment else None, due=dict(args.due or []),
+                              late_penalty=args.late_penalty)
+        elif args.command == "report":
+            from dlcourse.grading.report import write_report
+
+            print(f"wrote {write_report(args.output.resolve())}")
+        elif args.command == "export":
+            from dlcourse.grading.exports import export_for_lms
+
+            print(f"wrote {export_for_lms(args.output.resolve(), args.lms, args.to)}")
         else:
             print("\n".join(assignments()))
     except GradingError as error:

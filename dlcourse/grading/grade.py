@@ -46,27 +46,30 @@ from dlcourse.grading.plan import AssignmentPlan, plan_assignment
 from dlcourse.grading.records import Outcome
 from dlcourse.grading.run import CellVerdict
 from dlcourse.grading.sandbox import Limits, SandboxUnavailable, check_sandbox
-from dlcourse.grading.submissions import find_submissions, read_regular_file, read_submission
-from dlcourse.grading.workspace import NOTEBOOK, GradingError, make_api, prepare_workspace, use_this_environment
+from dlcourse.grading.submissions import find_submissions, read_regular_file, read_submission, read_timestamp
+from dlcourse.grading.workspace import NOTEBOOK, GradingError, late_penalty_method, make_api, prepare_workspace, use_this_environment
+from dlcourse.grading.workspace import assignments as workspace_assignments
 
 
 @dataclass
 class Submission:
-    """One submission to grade: who, which assignment, the notebook and where its marker goes."""
+    """One submission to grade: who, which assignment, the notebook, how late it is (``{"seconds": float, "method":
+    str}``, see :func:`records.late_penalty`) and where its marker goes."""
 
     student: str
     assignment: str
     notebook: nbformat.NotebookNode
     fingerprint: str
     marker: Path
+    lateness: dict
 
 
 def _prepare(submitted: Path, output: Path, names: list[str], limits: Limits, sandbox_here: bool = True,
-             db_url: str | None = None):
-    """The workspace (gradebook at ``db_url``, see :func:`prepare_workspace`) with each assignment's master, a working
-    sandbox (``sandbox_here``), and each assignment's plan and its version."""
+             db_url: str | None = None, late_penalty: str | None = None):
+    """The workspace (gradebook at ``db_url``, late penalty method, see :func:`prepare_workspace`) with each assignment's
+    master, a working sandbox (``sandbox_here``), and each assignment's plan and its version."""
     use_this_environment()
-    prepare_workspace(output, names, db_url)
+    prepare_workspace(output, names, db_url, late_penalty)
     try:
         if sandbox_here:
             check_sandbox(limits)
@@ -87,7 +90,8 @@ def _prepare(submitted: Path, output: Path, names: list[str], limits: Limits, sa
 def _graded_by_workers(to_run: list[Submission], executor: Executor, limits: Limits, manual: dict[str, dict]):
     """Each submission graded by a worker of ``executor`` (:func:`dlcourse.grading.worker.grade_on_worker`); yield
     (submission, its result or the grader's error) as they come. ``manual``: each marker's manual grades."""
-    futures = {executor.submit(worker.grade_on_worker, worker.task(s.student, s.assignment, s.notebook, limits, manual[str(s.marker)])): s
+    futures = {executor.submit(worker.grade_on_worker, worker.task(s.student, s.assignment, s.notebook, limits, manual[str(s.marker)],
+                                                                   s.lateness)): s
                for s in to_run}
     for future in as_completed(futures):
         try:
@@ -107,13 +111,22 @@ def _record(output: Path, plan: AssignmentPlan, submission: Submission, result, 
         return
     verdicts = [CellVerdict(**cell) for cell in result["cells"]]
     records.record_scores(output, submission.student, submission.assignment, verdicts)
+    records.record_late_penalty(output, submission.student, submission.assignment, result["late_penalty"])
     submission.marker.parent.mkdir(parents=True, exist_ok=True)
     (submission.marker.parent / NOTEBOOK).write_text(result["autograded"], encoding="utf-8")
     _write_feedback(output, submission, result["feedback"])
-    records.write_marker(submission.marker, submission.fingerprint, verdicts, manual)
+    records.write_marker(submission.marker, submission.fingerprint, records.Marker(verdicts, manual, result["late_penalty"]))
     outcome = Outcome(submission.student, submission.assignment, records.total_score(output, submission.student, submission.assignment),
                       plan.max_score, cells=verdicts)
-    done(outcome, f"{outcome.score:g}/{outcome.max_score:g} ({result['seconds']:.1f} s){left}", "graded")
+    done(outcome, f"{outcome.score:g}/{outcome.max_score:g} ({result['seconds']:.1f} s){_late(submission.lateness, result['late_penalty'])}{left}",
+         "graded")
+
+
+def _late(lateness: dict, penalty: float) -> str:
+    """"; late by 3 h, penalty 5" for a progress line ("" for a submission on time)."""
+    if lateness["seconds"] <= 0:
+        return ""
+    return f"; late by {_duration(lateness['seconds'])}" + (f", penalty {penalty:g}" if penalty else f", no penalty ({lateness['method']})")
 
 
 def _duration(seconds: float) -> str:
@@ -152,9 +165,25 @@ def _copy_into_workspace(data: bytes, submitted: Path, output: Path, student: st
     return target / NOTEBOOK
 
 
+def _due_dates(due: dict[str, str] | None) -> dict:
+    """``{assignment: due date as text}`` read as nbgrader reads a due date (UTC, naive), or a :class:`GradingError`."""
+    from nbgrader.utils import parse_utc
+
+    dates = {}
+    for assignment, text in (due or {}).items():
+        try:
+            dates[assignment] = parse_utc(text)
+        except (ValueError, OverflowError, TypeError) as error:
+            raise GradingError(f"the due date of {assignment}, {text!r}, is not a date and time ({error}); "
+                               "write e.g. 2026-12-01T17:00:00+01:00 or '2026-12-01 16:00:00 UTC'") from error
+    return dates
+
+
 def grade_submissions(submitted: Path, output: Path, progress: Callable[[str], None] = functools.partial(print, flush=True), workers: int = 2,
                       regrade: bool = False, limits: Limits = Limits(), roster: Path | None = None,
-                      scheduler: str | None = None, db_url: str | None = None) -> list[Outcome]:
+                      scheduler: str | None = None, db_url: str | None = None, students: set[str] | None = None,
+                      assignments: set[str] | None = None, due: dict[str, str] | None = None,
+                      late_penalty: str | None = None) -> list[Outcome]:
     """Grade every submission under ``submitted`` into the workspace ``output``; see the module doc.
 
     ``roster``: a CSV in nbgrader's student import format, whose names go into the gradebook and the CSVs.
@@ -163,6 +192,11 @@ def grade_submissions(submitted: Path, output: Path, progress: Callable[[str], N
     calls this function needs the ``if __name__ == "__main__":`` idiom of :mod:`multiprocessing`.
     ``db_url``: the gradebook's SQLAlchemy URL (PostgreSQL) for a new workspace; by default the workspace keeps its
     own (``output/gradebook.db`` for a new one).
+    ``students``, ``assignments``: grade only these (with ``regrade``: regrade only these); the others' records,
+    feedback and gradebook entries are left as they are, and the CSVs still list them.
+    ``due``: ``{assignment: due date}`` to store in the gradebook (text nbgrader reads; UTC without a time zone);
+    ``late_penalty``: nbgrader's penalty method for submissions whose ``timestamp.txt`` is past the due date ("none":
+    recorded only, "zero": the notebook scores 0), kept by the workspace.
     """
     from sqlalchemy.exc import SAWarning
 
@@ -170,14 +204,31 @@ def grade_submissions(submitted: Path, output: Path, progress: Callable[[str], N
     started = time.perf_counter()
     submitted, output = submitted.resolve(), output.resolve()
     _check_folders(submitted, output)
-    students = records.read_roster(roster) if roster else []
-    pairs, misplaced = find_submissions(submitted)
+    roster_students = records.read_roster(roster) if roster else []
+    due_dates = _due_dates(due)
+    all_pairs, all_misplaced = find_submissions(submitted)
+
+    def in_scope(student: str, assignment: str) -> bool:
+        return (students is None or student in students) and (assignments is None or assignment in assignments)
+
+    pairs = [pair for pair in all_pairs if in_scope(*pair)]
+    misplaced = [m for m in all_misplaced if in_scope(m.student_id, m.assignment_id)]
+    unknown = sorted((assignments or set()) - set(workspace_assignments())) + sorted(set(due_dates) - set(workspace_assignments()))
+    if unknown:
+        raise GradingError(f"unknown assignment(s) {', '.join(unknown)}; the course has: {', '.join(workspace_assignments())}")
+    if not pairs and not misplaced:
+        raise GradingError(f"no submission of {_scope_text(students, assignments)} in {submitted}")
+    undue = sorted(set(due_dates) - {a for _, a in pairs})
+    if undue:
+        raise GradingError(f"--due names {', '.join(undue)}, which this run does not grade: give a due date with the submissions it applies to")
     plans, plan_hashes = _prepare(submitted, output, sorted({a for _, a in pairs}), limits, sandbox_here=scheduler is None,
-                                  db_url=db_url)
+                                  db_url=db_url, late_penalty=late_penalty)
+    method = late_penalty_method(output)
     cluster = connect(scheduler, limits, progress) if scheduler else None
     where = f"{workers} worker(s)" if cluster is None else f"the {len(cluster.workers)} worker(s) of {scheduler}"
     with records.open_gradebook(output):  # one connection for the batch
-        records.record_roster(output, students)
+        records.record_roster(output, roster_students)
+        records.set_due_dates(output, due_dates)
         outcomes: list[Outcome] = []
         total = len(pairs) + len(misplaced)
         counts = {"graded": 0, "skipped": 0, "not graded": 0}
@@ -191,28 +242,40 @@ def grade_submissions(submitted: Path, output: Path, progress: Callable[[str], N
             done(Outcome(item.student_id, item.assignment_id, 0.0, 0.0, problem=item.problem), f"not graded: {item.problem}", "not graded")
         to_run = []
         for student, assignment in pairs:
-            notebook, data, problem = read_submission(submitted / student / assignment / NOTEBOOK)
+            folder = submitted / student / assignment
+            notebook, data, problem = read_submission(folder / NOTEBOOK)
+            time_made = read_timestamp(folder)
             max_score = plans[assignment].max_score
-            if notebook is None:
+            if notebook is None or time_made.problem:
+                problem = problem or time_made.problem
                 done(Outcome(student, assignment, 0.0, max_score, problem=problem), f"0/{max_score:g}, not graded: {problem}", "not graded")
                 continue
             _copy_into_workspace(data, submitted, output, student, assignment)
+            lateness = {"seconds": records.record_submission_time(output, student, assignment, time_made.when), "method": method}
+            if time_made.ignored:
+                progress(f"{student} {assignment}: {time_made.ignored}")
             submission = Submission(student, assignment, notebook, records.fingerprint(data, plan_hashes[assignment]),
-                                    output / "autograded" / student / assignment / records.MARKER)
+                                    output / "autograded" / student / assignment / records.MARKER, lateness)
             earlier = None if regrade else records.read_marker(submission.marker, submission.fingerprint)
             if earlier is None:
                 to_run.append(submission)
                 continue
-            verdicts, manual = earlier
-            score, manual_now = records.total_score(output, student, assignment), records.manual_grades(output, student, assignment)
-            if manual != manual_now:  # formgrader changed a grade or a comment since
+            manual_now = records.manual_grades(output, student, assignment)
+            penalty_now = records.late_penalty(student, sum(records.cell_scores(plans[assignment], earlier.verdicts, manual_now).values()), lateness)
+            if (earlier.manual, earlier.late_penalty) != (manual_now, penalty_now):  # formgrader, or the due date, changed them
+                records.record_late_penalty(output, student, assignment, penalty_now)
                 autograded = nbformat.read(submission.marker.parent / NOTEBOOK, as_version=4)
-                _write_feedback(output, submission, records.feedback_html(plans[assignment], autograded, student, assignment, verdicts, manual_now))
-                records.write_marker(submission.marker, submission.fingerprint, verdicts, manual_now)
-                done(Outcome(student, assignment, score, max_score, cells=verdicts),
-                     f"already graded; manual grades or comments changed: feedback updated ({score:g}/{max_score:g})", "skipped")
+                _write_feedback(output, submission, records.feedback_html(plans[assignment], autograded, student, assignment, earlier.verdicts,
+                                                                          manual_now, penalty_now))
+                records.write_marker(submission.marker, submission.fingerprint, records.Marker(earlier.verdicts, manual_now, penalty_now))
+                score = records.total_score(output, student, assignment)
+                done(Outcome(student, assignment, score, max_score, cells=earlier.verdicts),
+                     f"already graded; manual grades, comments or late penalty changed: feedback updated ({score:g}/{max_score:g})"
+                     f"{_late(lateness, penalty_now)}", "skipped")
                 continue
-            done(Outcome(student, assignment, score, max_score, cells=verdicts), f"already graded ({score:g}/{max_score:g}); skipped", "skipped")
+            score = records.total_score(output, student, assignment)
+            done(Outcome(student, assignment, score, max_score, cells=earlier.verdicts), f"already graded ({score:g}/{max_score:g}); skipped",
+                 "skipped")
 
         manual = {str(s.marker): records.manual_grades(output, s.student, s.assignment) for s in to_run}
         executor = ProcessPoolExecutor(max(1, workers), mp_context=multiprocessing.get_context("spawn")) if cluster is None else cluster.executor
@@ -228,9 +291,17 @@ def grade_submissions(submitted: Path, output: Path, progress: Callable[[str], N
             else:
                 cluster.close()
         outcomes.sort(key=lambda o: (o.student_id, o.assignment_id))
-        records.write_cell_grades(output, outcomes, plans)
+        everyone = students is None and assignments is None
+        records.write_cell_grades(output, outcomes, [] if everyone else records.earlier_cell_grades(output, lambda s, a: not in_scope(s, a)))
         records.export_grades(output)
         progress(f"{counts['graded']} graded, {counts['skipped']} skipped (graded before), {counts['not graded']} not gradable, "
                  f"in {time.perf_counter() - started:.1f} s with {where}; "
                  f"results in {output / 'grades_by_cell.csv'}, feedback in {output / 'feedback'}")
         return outcomes
+
+
+def _scope_text(students: set[str] | None, assignments: set[str] | None) -> str:
+    """"student(s) a, b in assignment(s) c" for messages."""
+    parts = [f"student(s) {', '.join(sorted(students))}" if students is not None else "any student",
+             f"assignment(s) {', '.join(sorted(assignments))}" if assignments is not None else "any assignment"]
+    return " in ".join(parts)

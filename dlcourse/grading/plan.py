@@ -83,6 +83,14 @@ class AssignmentPlan:
         return sum(cell.points for cell in self.graded)
 
 
+def graded_points(name: str, solutions: Path = SOLUTIONS) -> dict[str, float]:
+    """``{grade_id: points}`` of each graded cell of assignment ``name``, in the notebook's order, read from its master
+    without planning it."""
+    master = nbformat.read(solutions / name / NOTEBOOK, as_version=4)
+    return {nbgrader_meta(c)["grade_id"]: float(nbgrader_meta(c).get("points", 0)) for c in master.cells
+            if c.cell_type == "code" and nbgrader_meta(c).get("grade")}
+
+
 def call_name(names: str | tuple) -> str:
     """The student function(s) a recorded call is made with, as text."""
     return names if isinstance(names, str) else " / ".join(names)

@@ -14,7 +14,7 @@ import csv
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,7 +22,7 @@ import nbformat
 
 from dlcourse.grading.plan import AssignmentPlan, nbgrader_meta
 from dlcourse.grading.run import CellVerdict
-from dlcourse.grading.workspace import NOTEBOOK, GradingError, database_url
+from dlcourse.grading.workspace import NOTEBOOK, GradingError, assignments, database_url
 from dlcourse.offline_site import copy_mathjax
 
 CELL_COLUMNS = ["student_id", "first_name", "last_name", "assignment_id", "notebook", "cell", "points", "max_points", "status", "message"]
@@ -48,19 +48,30 @@ def fingerprint(data: bytes, plan_hash: str) -> str:
     return hashlib.sha256(data).hexdigest() + ":" + plan_hash
 
 
-def read_marker(marker: Path, expected_fingerprint: str) -> tuple[list[CellVerdict], dict] | None:
-    """The verdicts an earlier run recorded for this very submission and plan, and the manual grades then; or None."""
+@dataclass
+class Marker:
+    """What an earlier run recorded for a graded submission: its verdicts, and the manual grades and late penalty its
+    feedback page shows."""
+
+    verdicts: list[CellVerdict]
+    manual: dict
+    late_penalty: float
+
+
+def read_marker(marker: Path, expected_fingerprint: str | None) -> Marker | None:
+    """What an earlier run recorded for this very submission and plan (any, if ``expected_fingerprint`` is None); or None."""
     if not marker.exists():
         return None
     recorded = json.loads(marker.read_text())
-    if recorded.get("fingerprint") != expected_fingerprint:
+    if expected_fingerprint is not None and recorded.get("fingerprint") != expected_fingerprint:
         return None
-    return [CellVerdict(**cell) for cell in recorded["cells"]], recorded.get("manual", {})
+    return Marker([CellVerdict(**cell) for cell in recorded["cells"]], recorded.get("manual", {}), recorded.get("late_penalty", 0.0))
 
 
-def write_marker(marker: Path, submission_fingerprint: str, verdicts: list[CellVerdict], manual: dict) -> None:
-    """Record that this submission was graded, with its verdicts and the manual grades its feedback shows (written last)."""
-    marker.write_text(json.dumps({"fingerprint": submission_fingerprint, "cells": [asdict(v) for v in verdicts], "manual": manual}))
+def write_marker(marker: Path, submission_fingerprint: str, recorded: Marker) -> None:
+    """Record that this submission was graded, with its verdicts, manual grades and late penalty (written last)."""
+    marker.write_text(json.dumps({"fingerprint": submission_fingerprint, "cells": [asdict(v) for v in recorded.verdicts],
+                                  "manual": recorded.manual, "late_penalty": recorded.late_penalty}))
 
 
 def autograded_notebook(plan: AssignmentPlan, submission: nbformat.NotebookNode, verdicts: list[CellVerdict]) -> nbformat.NotebookNode:
@@ -114,22 +125,42 @@ def with_local_mathjax(html: str) -> str:
     return _CDN_MATHJAX.sub(lambda _: local, html)
 
 
-def feedback_html(plan: AssignmentPlan, autograded: nbformat.NotebookNode, student: str, assignment: str,
-                  verdicts: list[CellVerdict], manual: dict) -> str:
-    """The submission's feedback page: nbgrader's, with the scores the gradebook holds once ``verdicts`` are recorded
-    beside the ``manual`` grades (:func:`manual_grades`), without reading the gradebook (a worker can write it)."""
-    from dlcourse.grading.feedback import feedback_page
-
+def cell_scores(plan: AssignmentPlan, verdicts: list[CellVerdict], manual: dict) -> dict[str, float]:
+    """Each graded cell's score as the gradebook holds it once ``verdicts`` are recorded beside the ``manual`` grades
+    (:func:`manual_grades`): nbgrader's ``Grade.score``, the manual score where one was entered, extra credit added."""
     automatic = {v.grade_id: v.points for v in verdicts}
     entered = manual.get("scores", {})
-    grades = {}
+    scores = {}
     for cell in plan.master.cells:
         meta = nbgrader_meta(cell)
         if meta.get("grade") or meta.get("task"):
             manual_score, extra_credit = entered.get(meta["grade_id"], [None, None])
             score = manual_score if manual_score is not None else automatic.get(meta["grade_id"], 0.0)
-            grades[meta["grade_id"]] = float(score) + float(extra_credit or 0.0)
-    return with_local_mathjax(feedback_page(autograded, student, assignment, grades, manual.get("comments", {})))
+            scores[meta["grade_id"]] = float(score) + float(extra_credit or 0.0)
+    return scores
+
+
+def late_penalty(student: str, score: float, lateness: dict) -> float:
+    """The late-submission penalty of a notebook with ``score``, as nbgrader's autograde assigns it: nbgrader's
+    ``LateSubmissionPlugin`` with ``lateness["method"]`` ("none": no penalty, "zero": the whole score) when the
+    submission is ``lateness["seconds"]`` late (beyond the due date and any extension), kept within [0, score]."""
+    from nbgrader.plugins import LateSubmissionPlugin
+
+    if lateness["seconds"] <= 0:
+        return 0.0
+    penalty = LateSubmissionPlugin(penalty_method=lateness["method"]).late_submission_penalty(student, score, lateness["seconds"])
+    return 0.0 if penalty is None else min(max(float(penalty), 0.0), score)
+
+
+def feedback_html(plan: AssignmentPlan, autograded: nbformat.NotebookNode, student: str, assignment: str,
+                  verdicts: list[CellVerdict], manual: dict, penalty: float = 0.0) -> str:
+    """The submission's feedback page: nbgrader's, with the scores the gradebook holds once ``verdicts`` are recorded
+    beside the ``manual`` grades (:func:`cell_scores`) and the late ``penalty``, without reading the gradebook (a
+    worker can write it)."""
+    from dlcourse.grading.feedback import feedback_page
+
+    return with_local_mathjax(feedback_page(autograded, student, assignment, cell_scores(plan, verdicts, manual),
+                                            manual.get("comments", {}), penalty))
 
 
 _OPEN_GRADEBOOKS: dict[Path, object] = {}
@@ -164,6 +195,31 @@ def _gradebook(output: Path):
         gradebook.db.rollback()
         raise
     gradebook.db.commit()
+
+
+def record_submission_time(output: Path, student: str, assignment: str, timestamp) -> float:
+    """Store when the submission was made (``timestamp``: UTC datetime, or None to keep what the gradebook has, as
+    nbgrader's autograde does); return how many seconds late it is (nbgrader's ``total_seconds_late``: after the
+    assignment's due date plus the student's extension; 0 without a due date or a timestamp)."""
+    with _gradebook(output) as gradebook:
+        gradebook.update_or_create_student(student)
+        extra = {"timestamp": timestamp} if timestamp is not None else {}
+        return float(gradebook.update_or_create_submission(assignment, student, **extra).total_seconds_late)
+
+
+def set_due_dates(output: Path, due_dates: dict) -> None:
+    """Store each assignment's due date (``{assignment: UTC datetime}``) in the gradebook, where nbgrader keeps it."""
+    with _gradebook(output) as gradebook:
+        for assignment, due in due_dates.items():
+            gradebook.update_or_create_assignment(assignment, duedate=due)
+
+
+def record_late_penalty(output: Path, student: str, assignment: str, penalty: float) -> None:
+    """Store the notebook's late-submission penalty (:func:`late_penalty`) where nbgrader's autograde puts it."""
+    with _gradebook(output) as gradebook:
+        notebook = gradebook.find_submission_notebook(NOTEBOOK_NAME, assignment, student)
+        notebook.late_submission_penalty = penalty or None
+        gradebook.db.commit()
 
 
 def record_scores(output: Path, student: str, assignment: str, verdicts: list[CellVerdict]) -> None:
@@ -201,8 +257,16 @@ def manual_grades(output: Path, student: str, assignment: str) -> dict:
 
 
 def total_score(output: Path, student: str, assignment: str) -> float:
-    """The submission's score in the gradebook (manual scores where entered, extra credit included)."""
-    return sum(_scores(output, student, assignment).values())
+    """The submission's score in the gradebook (manual scores where entered, extra credit included, less the late
+    penalty)."""
+    from nbgrader.api import MissingEntry
+
+    with _gradebook(output) as gradebook:
+        try:
+            penalty = gradebook.find_submission_notebook(NOTEBOOK_NAME, assignment, student).late_submission_penalty or 0.0
+        except MissingEntry:
+            penalty = 0.0
+    return sum(_scores(output, student, assignment).values()) - penalty
 
 
 def _scores(output: Path, student: str, assignment: str) -> dict[str, float]:
@@ -244,43 +308,81 @@ def _names(output: Path) -> dict[str, tuple[str, str]]:
         return {s.id: (s.first_name or "", s.last_name or "") for s in gradebook.students}
 
 
-def write_cell_grades(output: Path, outcomes: list[Outcome], plans: dict[str, AssignmentPlan]) -> Path:
-    """Write ``grades_by_cell.csv``: one row per student, assignment and graded cell (the whole message);
-    one row, without a cell, for what could not be placed in an assignment."""
+def earlier_cell_grades(output: Path, keep: Callable[[str, str], bool]) -> list[dict]:
+    """The rows of the workspace's ``grades_by_cell.csv`` whose (student, assignment) ``keep`` accepts (none if there
+    is no such file yet)."""
     path = output / "grades_by_cell.csv"
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        return [row for row in csv.DictReader(handle) if keep(row["student_id"], row["assignment_id"])]
+
+
+def write_cell_grades(output: Path, outcomes: list[Outcome], kept: list[dict] = ()) -> Path:
+    """Write ``grades_by_cell.csv``: one row per student, assignment and graded cell (the whole message);
+    one row, without a cell, for what could not be placed in an assignment; and the ``kept`` rows (of submissions this
+    run left alone, :func:`earlier_cell_grades`), all in the order of student and assignment."""
+    from dlcourse.grading.plan import graded_points
+
     names = _names(output)
+    graded = {name: graded_points(name) for name in {o.assignment_id for o in outcomes} & set(assignments())}
+    rows = [dict(row) for row in kept]
+    for outcome in outcomes:
+        first, last = names.get(outcome.student_id, ("", ""))
+        student = {"student_id": outcome.student_id, "first_name": first, "last_name": last, "assignment_id": outcome.assignment_id}
+        if outcome.assignment_id not in graded:
+            rows.append({**student, "notebook": "", "cell": "", "points": "0", "max_points": "0", "status": f"not graded: {outcome.problem}",
+                         "message": ""})
+            continue
+        scores = {} if outcome.problem else _scores(output, outcome.student_id, outcome.assignment_id)
+        messages = {c.grade_id: c.message for c in outcome.cells}
+        for grade_id, points in graded[outcome.assignment_id].items():
+            rows.append({**student, "notebook": NOTEBOOK, "cell": grade_id, "points": f"{scores.get(grade_id, 0.0):g}", "max_points": f"{points:g}",
+                         "status": f"not graded: {outcome.problem}" if outcome.problem else "graded",
+                         "message": messages.get(grade_id, "").strip()})
+    path = output / "grades_by_cell.csv"
     with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(CELL_COLUMNS)
-        for outcome in outcomes:
-            student = [outcome.student_id, *names.get(outcome.student_id, ("", ""))]
-            if outcome.assignment_id not in plans:
-                writer.writerow([*student, outcome.assignment_id, "", "", "0", "0", f"not graded: {outcome.problem}", ""])
-                continue
-            scores = {} if outcome.problem else _scores(output, outcome.student_id, outcome.assignment_id)
-            messages = {c.grade_id: c.message for c in outcome.cells}
-            for cell in plans[outcome.assignment_id].graded:
-                status = f"not graded: {outcome.problem}" if outcome.problem else "graded"
-                writer.writerow([*student, outcome.assignment_id, NOTEBOOK, cell.grade_id,
-                                 f"{scores.get(cell.grade_id, 0.0):g}", f"{cell.points:g}", status, messages.get(cell.grade_id, "").strip()])
+        writer = csv.DictWriter(handle, fieldnames=CELL_COLUMNS)
+        writer.writeheader()
+        writer.writerows(sorted(rows, key=lambda row: (row["student_id"], row["assignment_id"])))
     return path
 
 
-def export_grades(output: Path) -> Path:
-    """Write nbgrader's own ``grades.csv`` (one row per student and assignment), sorted by assignment and student (the
-    database's own order, with ties among students' names, differs between SQLite and PostgreSQL)."""
-    from nbgrader.plugins import CsvExportPlugin
+GRADE_COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email", "raw_score",
+                 "late_submission_penalty", "score", "max_score"]
 
-    path = output / "grades.csv"
-    plugin = CsvExportPlugin()
-    plugin.to = str(path)
+
+def grade_rows(output: Path) -> list[dict]:
+    """The rows of nbgrader's grade export (``nbgrader export``), from the workspace ``output``'s gradebook: one per
+    assignment and student, with nbgrader's values (a student without a submission scores 0; ``score`` is the raw
+    score less the late penalty, at least 0), sorted by assignment and student id."""
+    from nbgrader.api import MissingEntry
+
+    rows = []
     with _gradebook(output) as gradebook:
-        plugin.export(gradebook)
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        fields, rows = reader.fieldnames, sorted(reader, key=lambda row: (row["assignment"], row["student_id"]))
+        for assignment in gradebook.assignments:
+            for student in gradebook.students:
+                row = {"assignment": assignment.name, "duedate": assignment.duedate, "timestamp": "", "student_id": student.id,
+                       "last_name": student.last_name, "first_name": student.first_name, "email": student.email,
+                       "raw_score": 0.0, "late_submission_penalty": 0.0, "score": 0.0, "max_score": assignment.max_score}
+                try:
+                    submission = gradebook.find_submission(assignment.name, student.id)
+                except MissingEntry:
+                    pass
+                else:
+                    penalty = submission.late_submission_penalty
+                    row.update(timestamp=submission.timestamp, raw_score=submission.score, late_submission_penalty=penalty,
+                               score=max(0.0, submission.score - penalty))
+                rows.append({key: "" if value is None else str(value) for key, value in row.items()})
+    return sorted(rows, key=lambda row: (row["assignment"], row["student_id"]))
+
+
+def export_grades(output: Path) -> Path:
+    """Write ``grades.csv``: nbgrader's grade export (:func:`grade_rows`; nbgrader's own ``CsvExportPlugin`` writes the
+    same columns and values but does not quote them, so a name or a student id with a comma would shift the columns)."""
+    path = output / "grades.csv"
     with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields, lineterminator="\n")
+        writer = csv.DictWriter(handle, fieldnames=GRADE_COLUMNS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(grade_rows(output))
     return path

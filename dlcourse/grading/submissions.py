@@ -10,6 +10,7 @@ the reason. Only an empty folder is the instructor's problem (:class:`GradingErr
 """
 from __future__ import annotations
 
+import datetime
 import difflib
 import errno
 import os
@@ -112,3 +113,37 @@ def read_submission(path: Path) -> tuple[nbformat.NotebookNode | None, bytes, st
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         return None, b"", f"{NOTEBOOK} is not a valid Jupyter notebook: {first_line[:300]}"
     return notebook, data, ""
+
+
+TIMESTAMP = "timestamp.txt"
+
+
+@dataclass
+class SubmissionTime:
+    """When a submission was made (UTC, without time zone, as nbgrader's gradebook keeps it; None when unknown), what
+    makes it ungradable (``problem``, as in nbgrader, whose autograde fails on a timestamp it cannot read), or why the
+    ``timestamp.txt`` there was ignored (``ignored``: a link or a special file, which the grader never reads)."""
+
+    when: datetime.datetime | None
+    problem: str = ""
+    ignored: str = ""
+
+
+def read_timestamp(folder: Path) -> SubmissionTime:
+    """The time of the submission in ``folder``, from the ``timestamp.txt`` that nbgrader's collect or submit wrote there;
+    unknown when there is none or it is empty (nbgrader's semantics)."""
+    from nbgrader.utils import parse_utc
+
+    data, problem = read_regular_file(folder / TIMESTAMP, limit=1024)
+    if problem == "missing":
+        return SubmissionTime(None)
+    if data is None:
+        return SubmissionTime(None, ignored=f"{TIMESTAMP} {problem}; the submission time is unknown")
+    text = data.decode("utf-8", errors="replace").strip()
+    if not text:
+        return SubmissionTime(None)
+    try:
+        return SubmissionTime(parse_utc(text))
+    except (ValueError, OverflowError, TypeError) as error:  # dateutil's ParserError is a ValueError
+        return SubmissionTime(None, problem=f"{TIMESTAMP} holds {text[:80]!r}, not a date and time ({error}); nbgrader writes e.g. "
+                                            "'2026-12-01 17:00:00.000000 UTC': correct it, or remove it if the submission time is unknown")

@@ -56,15 +56,16 @@ def worker_problem(version: str, limits: dict) -> str:
     return _sandbox_problem(Limits(**limits))
 
 
-def task(student: str, assignment: str, notebook: nbformat.NotebookNode, limits: Limits, manual: dict) -> dict:
-    """The plain data of one submission's task; ``manual``: its grades entered in formgrader (the feedback shows them)."""
+def task(student: str, assignment: str, notebook: nbformat.NotebookNode, limits: Limits, manual: dict, lateness: dict) -> dict:
+    """The plain data of one submission's task; ``manual``: its grades entered in formgrader, ``lateness``: how late it
+    is and the penalty method (``{"seconds": float, "method": "none" | "zero"}``); the feedback shows both."""
     return {"student": student, "assignment": assignment, "notebook": nbformat.writes(notebook), "version": course_version(),
-            "limits": dataclasses.asdict(limits), "manual": manual}
+            "limits": dataclasses.asdict(limits), "manual": manual, "lateness": lateness}
 
 
 def grade_on_worker(job: dict) -> dict:
-    """Run, judge and render one submission (a :func:`task`); return ``{"cells": verdicts as dicts, "autograded":
-    notebook JSON text, "feedback": HTML text, "seconds": float}``, or raise :class:`WorkerRefused`."""
+    """Run, judge and render one submission (a :func:`task`); return ``{"cells": verdicts as dicts, "late_penalty": float,
+    "autograded": notebook JSON text, "feedback": HTML text, "seconds": float}``, or raise :class:`WorkerRefused`."""
     from dlcourse.grading import records
     from dlcourse.grading.plan import plan_assignment
     from dlcourse.grading.run import judge, run_submission
@@ -78,6 +79,8 @@ def grade_on_worker(job: dict) -> dict:
         results = run_submission(plan, notebook, slot, Limits(**job["limits"]))
     verdicts = judge(plan, results)
     autograded = records.autograded_notebook(plan, notebook, verdicts)
-    page = records.feedback_html(plan, autograded, job["student"], job["assignment"], verdicts, job["manual"])
-    return {"cells": [dataclasses.asdict(v) for v in verdicts], "autograded": nbformat.writes(autograded), "feedback": page,
-            "seconds": time.perf_counter() - started}
+    score = sum(records.cell_scores(plan, verdicts, job["manual"]).values())
+    penalty = records.late_penalty(job["student"], score, job["lateness"])
+    page = records.feedback_html(plan, autograded, job["student"], job["assignment"], verdicts, job["manual"], penalty)
+    return {"cells": [dataclasses.asdict(v) for v in verdicts], "late_penalty": penalty, "autograded": nbformat.writes(autograded),
+            "feedback": page, "seconds": time.perf_counter() - started}

@@ -51,14 +51,26 @@ def use_this_environment() -> None:
 
 
 DATABASE_LINE = "c.CourseDirectory.db_url = "
+LATE_PENALTY_LINE = "c.LateSubmissionPlugin.penalty_method = "
+LATE_PENALTY_METHODS = ("none", "zero")  # nbgrader's LateSubmissionPlugin: no penalty, or the notebook's whole score
+
+
+def _recorded(root: Path, line: str) -> str | None:
+    """The value the workspace ``root``'s configuration records on the line starting with ``line``, if any."""
+    config = root / "nbgrader_config.py"
+    recorded = re.search(rf"^{re.escape(line)}(.+)$", config.read_text(), re.M) if config.is_file() else None
+    return json.loads(recorded.group(1)) if recorded else None
 
 
 def database_url(root: Path) -> str:
     """The SQLAlchemy URL of the workspace ``root``'s gradebook: the one recorded in its configuration, else its
     SQLite file."""
-    config = root / "nbgrader_config.py"
-    recorded = re.search(rf"^{re.escape(DATABASE_LINE)}(.+)$", config.read_text(), re.M) if config.is_file() else None
-    return json.loads(recorded.group(1)) if recorded else f"sqlite:///{root / 'gradebook.db'}"
+    return _recorded(root, DATABASE_LINE) or f"sqlite:///{root / 'gradebook.db'}"
+
+
+def late_penalty_method(root: Path) -> str:
+    """nbgrader's late-submission penalty method of the workspace ``root`` (one of :data:`LATE_PENALTY_METHODS`)."""
+    return _recorded(root, LATE_PENALTY_LINE) or "none"
 
 
 def hide_password(url: str) -> str:
@@ -74,9 +86,10 @@ def nbgrader_config(root: Path) -> Config:
     return config
 
 
-def prepare_workspace(root: Path, names: list[str], db_url: str | None = None) -> None:
+def prepare_workspace(root: Path, names: list[str], db_url: str | None = None, late_penalty: str | None = None) -> None:
     """Create ``root`` as an nbgrader course holding the source of each assignment in ``names``, with its gradebook
-    at ``db_url`` (an SQLAlchemy URL) or, by default, where it already was (a new workspace: ``gradebook.db``).
+    at ``db_url`` (an SQLAlchemy URL) or, by default, where it already was (a new workspace: ``gradebook.db``), and
+    nbgrader's late-submission penalty method ``late_penalty`` (by default, the one it had; a new workspace: "none").
 
     A workspace keeps its gradebook: another ``db_url`` than the recorded one is a :class:`GradingError`, since the
     workspace's records of graded submissions describe the scores in its own gradebook.
@@ -89,7 +102,9 @@ def prepare_workspace(root: Path, names: list[str], db_url: str | None = None) -
     if db_url is not None and not re.match(r"^(sqlite|postgresql)(\+\w+)?://", db_url):
         raise GradingError(f"--db-url must be an SQLAlchemy URL of SQLite or PostgreSQL (sqlite:///PATH, "
                            f"postgresql://USER:PASSWORD@HOST:PORT/DATABASE); got {hide_password(db_url)!r}")
-    current = database_url(root)
+    if late_penalty is not None and late_penalty not in LATE_PENALTY_METHODS:
+        raise GradingError(f"the late penalty must be one of {', '.join(LATE_PENALTY_METHODS)} (nbgrader's methods); got {late_penalty!r}")
+    current, penalty = database_url(root), late_penalty or late_penalty_method(root)
     if db_url is not None and db_url != current and (root / "nbgrader_config.py").is_file():
         raise GradingError(f"the workspace {root} keeps its gradebook at {hide_password(current)}; "
                            f"to grade into {hide_password(db_url)}, choose a new output folder")
@@ -97,6 +112,8 @@ def prepare_workspace(root: Path, names: list[str], db_url: str | None = None) -
     configuration = CONFIG_FILE.read_text()
     if (db_url or current) != f"sqlite:///{root / 'gradebook.db'}":
         configuration += f"\n# This workspace's gradebook (course grade --db-url).\n{DATABASE_LINE}{json.dumps(db_url or current)}\n"
+    if penalty != "none":
+        configuration += f"\n# Late submissions (course grade --late-penalty).\n{LATE_PENALTY_LINE}{json.dumps(penalty)}\n"
     (root / "nbgrader_config.py").write_text(configuration)
     for name in names:
         target = root / "source" / name
