@@ -130,3 +130,24 @@ def test_workers_of_another_course_version_are_left_out_with_the_reason(dask_clu
 def test_an_unreachable_scheduler_is_a_clear_error(tmp_path, submitted):
     with pytest.raises(GradingError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
         cluster.connect("tcp://127.0.0.1:9", Limits(), print)
+
+
+def test_a_coordinator_killed_mid_batch_resumes_on_the_cluster(dask_cluster, submitted, tmp_path):
+    """The coordinator's records make a second run skip what the first one wrote, as in local grading."""
+    address, _ = dask_cluster
+    command = [str(Path(sys.executable).parent / "course"), "grade", str(submitted), "--output", str(tmp_path / "out"), "--scheduler", address]
+    graded = re.compile(r"^\[\d+/\d+\] (\S+) \S+: [\d.]+/[\d.]+ \(", flags=re.M)
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment())
+    seen = ""
+    for line in first.stdout:
+        seen += line
+        if len(graded.findall(seen)) == 2:
+            first.kill()
+            break
+    assert first.wait(timeout=30) != 0
+    second = subprocess.run(command, capture_output=True, text=True, timeout=900, env=environment())
+    assert second.returncode == 0, second.stdout + second.stderr
+    before, after = graded.findall(seen), graded.findall(second.stdout)
+    skipped = re.findall(r"^\[\d+/\d+\] (\S+) \S+: already graded", second.stdout, flags=re.M)
+    assert len(before) == 2 and set(before) <= set(skipped) and not set(after) & set(skipped), second.stdout
+    assert sorted(after + skipped) == sorted(p.name for p in submitted.iterdir()), second.stdout
