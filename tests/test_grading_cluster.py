@@ -151,3 +151,22 @@ def test_a_coordinator_killed_mid_batch_resumes_on_the_cluster(dask_cluster, sub
     skipped = re.findall(r"^\[\d+/\d+\] (\S+) \S+: already graded", second.stdout, flags=re.M)
     assert len(before) == 2 and set(before) <= set(skipped) and not set(after) & set(skipped), second.stdout
     assert sorted(after + skipped) == sorted(p.name for p in submitted.iterdir()), second.stdout
+
+
+def test_a_batch_whose_workers_all_left_stops_and_says_so(dask_cluster, submitted, tmp_path):
+    """Dask would wait for workers forever: the coordinator stops, keeps what it recorded, and a new run resumes."""
+    address, workers = dask_cluster
+    command = [str(Path(sys.executable).parent / "course"), "grade", str(submitted), "--output", str(tmp_path / "out"), "--scheduler", address]
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment())
+    graded = []
+    for line in run.stdout:
+        if re.search(r": [\d.]+/[\d.]+ \(", line):
+            graded.append(line.split()[1])
+            if len(graded) == 1:
+                for process in workers.values():
+                    os.kill(process.pid, signal.SIGKILL)
+    assert run.wait(timeout=300) == 2
+    error = run.stderr.read()
+    assert "every worker of " + address in error and "has left the cluster" in error and "submission(s) not graded" in error, error
+    assert graded and all((tmp_path / "out" / "autograded" / student / "01_gradient_descent" / ".course-grade.json").is_file()
+                          for student in graded)

@@ -8,7 +8,9 @@ grade``) stays the only writer of the gradebook and of the files. Workers
 whose sandbox does not work or whose course differs from the coordinator's
 are left out, saying why. When a worker dies, Dask's scheduler runs its tasks
 again on another worker; the coordinator records each submission once, when
-its result arrives.
+its result arrives. When every worker that could grade has left, the batch
+stops with a :class:`GradingError` (Dask would wait for them forever); what
+was recorded is kept, and the same command resumes.
 
 Workers are started from the course's environment on each machine:
 ``.venv/bin/dask worker tcp://HOST:PORT --nthreads 1`` (one sandbox at a time
@@ -37,6 +39,16 @@ class Cluster:
 
     def close(self) -> None:
         self.client.close()
+
+    def problem(self) -> str:
+        """Why the batch cannot go on ("" while one of :attr:`workers` is still connected to the scheduler)."""
+        if self.client.status == "closed":
+            return (f"the connection to the scheduler {self.address} is lost; start it again and run the same command again: the "
+                    "submissions graded so far are kept and skipped")
+        if set(self.client.scheduler_info()["workers"]) & set(self.workers):
+            return ""
+        return (f"every worker of {self.address} that could grade ({', '.join(self.workers)}) has left the cluster; start workers "
+                "and run the same command again: the submissions graded so far are kept and skipped")
 
 
 def connect(address: str, limits: Limits, progress) -> Cluster:

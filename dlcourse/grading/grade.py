@@ -34,7 +34,7 @@ import multiprocessing
 import time
 import warnings
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +49,8 @@ from dlcourse.grading.sandbox import Limits, SandboxUnavailable, check_sandbox
 from dlcourse.grading.submissions import find_submissions, read_regular_file, read_submission, read_timestamp
 from dlcourse.grading.workspace import NOTEBOOK, GradingError, late_penalty_method, make_api, prepare_workspace, use_this_environment
 from dlcourse.grading.workspace import assignments as workspace_assignments
+
+STALL_CHECK_SECONDS = 10.0
 
 
 @dataclass
@@ -87,17 +89,26 @@ def _prepare(submitted: Path, output: Path, names: list[str], limits: Limits, sa
     return plans, plan_hashes
 
 
-def _graded_by_workers(to_run: list[Submission], executor: Executor, limits: Limits, manual: dict[str, dict]):
+def _graded_by_workers(to_run: list[Submission], executor: Executor, limits: Limits, manual: dict[str, dict],
+                       problem: Callable[[], str] = lambda: ""):
     """Each submission graded by a worker of ``executor`` (:func:`dlcourse.grading.worker.grade_on_worker`); yield
-    (submission, its result or the grader's error) as they come. ``manual``: each marker's manual grades."""
+    (submission, its result or the grader's error) as they come. ``manual``: each marker's manual grades. While no
+    result comes, ``problem()`` is asked every :data:`STALL_CHECK_SECONDS` why the batch cannot go on; an answer stops
+    it with a :class:`GradingError`."""
     futures = {executor.submit(worker.grade_on_worker, worker.task(s.student, s.assignment, s.notebook, limits, manual[str(s.marker)],
                                                                    s.lateness)): s
                for s in to_run}
-    for future in as_completed(futures):
-        try:
-            yield futures[future], future.result()
-        except Exception as error:  # a fault of the grader's, not the student's
-            yield futures[future], error
+    pending = set(futures)
+    while pending:
+        finished, pending = wait(pending, timeout=STALL_CHECK_SECONDS, return_when=FIRST_COMPLETED)
+        stalled = "" if finished else problem()
+        if stalled:
+            raise GradingError(f"{stalled} ({len(pending)} submission(s) not graded)")
+        for future in finished:
+            try:
+                yield futures[future], future.result()
+            except Exception as error:  # a fault of the grader's, not the student's
+                yield futures[future], error
 
 
 def _record(output: Path, plan: AssignmentPlan, submission: Submission, result, manual: dict, done: Callable, left: str) -> None:
@@ -281,7 +292,8 @@ def grade_submissions(submitted: Path, output: Path, progress: Callable[[str], N
         executor = ProcessPoolExecutor(max(1, workers), mp_context=multiprocessing.get_context("spawn")) if cluster is None else cluster.executor
         try:
             dispatched = time.perf_counter()
-            for finished, (submission, result) in enumerate(_graded_by_workers(to_run, executor, limits, manual), start=1):
+            graded = _graded_by_workers(to_run, executor, limits, manual, problem=cluster.problem if cluster else lambda: "")
+            for finished, (submission, result) in enumerate(graded, start=1):
                 rate = (time.perf_counter() - dispatched) / finished
                 left = f"; about {_duration(rate * (len(to_run) - finished))} left" if finished < len(to_run) else ""
                 _record(output, plans[submission.assignment], submission, result, manual[str(submission.marker)], done, left)
