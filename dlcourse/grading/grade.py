@@ -9,6 +9,11 @@ directory (usable with formgrader) that also holds
 - ``grades.csv``: nbgrader's own export, one row per student and assignment;
 - ``feedback/<student_id>/<assignment_id>/exercises.html``: the feedback page.
 
+A submission's ``timestamp.txt`` and the assignment's due date in the gradebook
+decide, as in nbgrader, whether it is late and its penalty
+(:func:`records.late_penalty`). A run can be limited to some students or
+assignments; the others are left as they are.
+
 How a batch is graded (see the README, "Grading design"):
 
 1. the solution notebook's graded cells are *planned* (:mod:`dlcourse.grading.plan`):

@@ -7,7 +7,9 @@ an nbgrader course (``source/``, ``release/``, ``submitted/``,
 ``autograder/nbgrader_config.py``. Its gradebook is the SQLite file
 ``gradebook.db`` there, or the database whose SQLAlchemy URL the workspace
 was created with (``course grade --db-url postgresql://...``), recorded in the
-workspace's copy of the configuration so that formgrader uses it too.
+workspace's copy of the configuration so that formgrader uses it too; its
+late-submission penalty method (``course grade --late-penalty``) is recorded
+there as well.
 """
 from __future__ import annotations
 
