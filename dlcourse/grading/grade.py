@@ -18,7 +18,8 @@ How a batch is graded (see the README, "Grading design"):
 
 1. the solution notebook's graded cells are *planned* (:mod:`dlcourse.grading.plan`):
    their check calls are recorded with the references live Keras computes, once
-   per process that grades;
+   per worker process (this process only reads the master notebook: it neither
+   plans nor imports TensorFlow);
 2. a worker (:mod:`dlcourse.grading.worker`; a process of a local pool of
    ``workers``, or of a Dask cluster: :mod:`dlcourse.grading.cluster`) runs the
    student's own code cells and the recorded calls in a fresh bubblewrap sandbox
@@ -47,7 +48,7 @@ import nbformat
 
 from dlcourse.grading import records, worker
 from dlcourse.grading.cluster import connect
-from dlcourse.grading.plan import AssignmentPlan, plan_assignment
+from dlcourse.grading.plan import graded_points
 from dlcourse.grading.records import Outcome
 from dlcourse.grading.run import CellVerdict
 from dlcourse.grading.sandbox import Limits, SandboxUnavailable, check_sandbox
@@ -71,10 +72,20 @@ class Submission:
     lateness: dict
 
 
+@dataclass
+class Assignment:
+    """What the coordinator needs of an assignment: its master notebook, its points and its version (the workers plan
+    it: the coordinator neither runs nor judges, and does not import TensorFlow)."""
+
+    master: nbformat.NotebookNode
+    max_score: float
+    version: str
+
+
 def _prepare(submitted: Path, output: Path, names: list[str], limits: Limits, sandbox_here: bool = True,
-             db_url: str | None = None, late_penalty: str | None = None):
+             db_url: str | None = None, late_penalty: str | None = None) -> dict[str, Assignment]:
     """The workspace (gradebook at ``db_url``, late penalty method, see :func:`prepare_workspace`) with each assignment's
-    master, a working sandbox (``sandbox_here``), and each assignment's plan and its version."""
+    master, a working sandbox (``sandbox_here``), and each :class:`Assignment`."""
     use_this_environment()
     prepare_workspace(output, names, db_url, late_penalty)
     try:
@@ -84,14 +95,15 @@ def _prepare(submitted: Path, output: Path, names: list[str], limits: Limits, sa
         raise GradingError(str(error)) from error
     api = make_api(output)
     records.copy_feedback_mathjax(output)
-    plans, plan_hashes = {}, {}
+    prepared = {}
     for name in names:
         result = api.generate_assignment(name, force=True, create=True)
         if not result["success"]:
             raise GradingError(f"could not prepare {name}: {result.get('error') or result.get('log')}")
-        plans[name] = plan_assignment(name)
-        plan_hashes[name] = hashlib.sha256((output / "source" / name / NOTEBOOK).read_bytes()).hexdigest()[:16]
-    return plans, plan_hashes
+        source = (output / "source" / name / NOTEBOOK).read_bytes()
+        prepared[name] = Assignment(nbformat.reads(source.decode("utf-8"), as_version=4), sum(graded_points(name).values()),
+                                    hashlib.sha256(source).hexdigest()[:16])
+    return prepared
 
 
 def _graded_by_workers(to_run: list[Submission], executor: Executor, limits: Limits, manual: dict[str, dict],
@@ -116,7 +128,7 @@ def _graded_by_workers(to_run: list[Submission], executor: Executor, limits: Lim
                 yield futures[future], error
 
 
-def _record(output: Path, plan: AssignmentPlan, submission: Submission, result, manual: dict, done: Callable, left: str) -> None:
+def _record(output: Path, plan: Assignment, submission: Submission, result, manual: dict, done: Callable, left: str) -> None:
     """Write what a worker returned: the gradebook scores, the autograded notebook, the feedback page and, last, the
     marker; or report the grader's error. ``done(outcome, text, kind)`` reports the submission, ending with ``left``
     (the estimate of the time left)."""
@@ -237,7 +249,7 @@ def grade_submissions(submitted: Path, output: Path, progress: Callable[[str], N
     undue = sorted(set(due_dates) - {a for _, a in pairs})
     if undue:
         raise GradingError(f"--due names {', '.join(undue)}, which this run does not grade: give a due date with the submissions it applies to")
-    plans, plan_hashes = _prepare(submitted, output, sorted({a for _, a in pairs}), limits, sandbox_here=scheduler is None,
+    plans = _prepare(submitted, output, sorted({a for _, a in pairs}), limits, sandbox_here=scheduler is None,
                                   db_url=db_url, late_penalty=late_penalty)
     method = late_penalty_method(output)
     cluster = connect(scheduler, limits, progress) if scheduler else None
@@ -270,18 +282,19 @@ def grade_submissions(submitted: Path, output: Path, progress: Callable[[str], N
             lateness = {"seconds": records.record_submission_time(output, student, assignment, time_made.when), "method": method}
             if time_made.ignored:
                 progress(f"{student} {assignment}: {time_made.ignored}")
-            submission = Submission(student, assignment, notebook, records.fingerprint(data, plan_hashes[assignment]),
+            submission = Submission(student, assignment, notebook, records.fingerprint(data, plans[assignment].version),
                                     output / "autograded" / student / assignment / records.MARKER, lateness)
             earlier = None if regrade else records.read_marker(submission.marker, submission.fingerprint)
             if earlier is None:
                 to_run.append(submission)
                 continue
             manual_now = records.manual_grades(output, student, assignment)
-            penalty_now = records.late_penalty(student, sum(records.cell_scores(plans[assignment], earlier.verdicts, manual_now).values()), lateness)
+            score_now = sum(records.cell_scores(plans[assignment].master, earlier.verdicts, manual_now).values())
+            penalty_now = records.late_penalty(student, score_now, lateness)
             if (earlier.manual, earlier.late_penalty) != (manual_now, penalty_now):  # formgrader, or the due date, changed them
                 records.record_late_penalty(output, student, assignment, penalty_now)
                 autograded = nbformat.read(submission.marker.parent / NOTEBOOK, as_version=4)
-                _write_feedback(output, submission, records.feedback_html(plans[assignment], autograded, student, assignment, earlier.verdicts,
+                _write_feedback(output, submission, records.feedback_html(plans[assignment].master, autograded, student, assignment, earlier.verdicts,
                                                                           manual_now, penalty_now))
                 records.write_marker(submission.marker, submission.fingerprint, records.Marker(earlier.verdicts, manual_now, penalty_now))
                 score = records.total_score(output, student, assignment)

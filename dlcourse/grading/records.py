@@ -125,13 +125,14 @@ def with_local_mathjax(html: str) -> str:
     return _CDN_MATHJAX.sub(lambda _: local, html)
 
 
-def cell_scores(plan: AssignmentPlan, verdicts: list[CellVerdict], manual: dict) -> dict[str, float]:
-    """Each graded cell's score as the gradebook holds it once ``verdicts`` are recorded beside the ``manual`` grades
-    (:func:`manual_grades`): nbgrader's ``Grade.score``, the manual score where one was entered, extra credit added."""
+def cell_scores(master: nbformat.NotebookNode, verdicts: list[CellVerdict], manual: dict) -> dict[str, float]:
+    """Each graded cell of the assignment's ``master`` notebook with its score as the gradebook holds it once
+    ``verdicts`` are recorded beside the ``manual`` grades (:func:`manual_grades`): nbgrader's ``Grade.score``, the manual
+    score where one was entered, extra credit added."""
     automatic = {v.grade_id: v.points for v in verdicts}
     entered = manual.get("scores", {})
     scores = {}
-    for cell in plan.master.cells:
+    for cell in master.cells:
         meta = nbgrader_meta(cell)
         if meta.get("grade") or meta.get("task"):
             manual_score, extra_credit = entered.get(meta["grade_id"], [None, None])
@@ -152,14 +153,14 @@ def late_penalty(student: str, score: float, lateness: dict) -> float:
     return 0.0 if penalty is None else min(max(float(penalty), 0.0), score)
 
 
-def feedback_html(plan: AssignmentPlan, autograded: nbformat.NotebookNode, student: str, assignment: str,
+def feedback_html(master: nbformat.NotebookNode, autograded: nbformat.NotebookNode, student: str, assignment: str,
                   verdicts: list[CellVerdict], manual: dict, penalty: float = 0.0) -> str:
     """The submission's feedback page: nbgrader's, with the scores the gradebook holds once ``verdicts`` are recorded
     beside the ``manual`` grades (:func:`cell_scores`) and the late ``penalty``, without reading the gradebook (a
     worker can write it)."""
     from dlcourse.grading.feedback import feedback_page
 
-    return with_local_mathjax(feedback_page(autograded, student, assignment, cell_scores(plan, verdicts, manual),
+    return with_local_mathjax(feedback_page(autograded, student, assignment, cell_scores(master, verdicts, manual),
                                             manual.get("comments", {}), penalty))
 
 

@@ -79,8 +79,8 @@ def grade_on_worker(job: dict) -> dict:
         results = run_submission(plan, notebook, slot, Limits(**job["limits"]))
     verdicts = judge(plan, results)
     autograded = records.autograded_notebook(plan, notebook, verdicts)
-    score = sum(records.cell_scores(plan, verdicts, job["manual"]).values())
+    score = sum(records.cell_scores(plan.master, verdicts, job["manual"]).values())
     penalty = records.late_penalty(job["student"], score, job["lateness"])
-    page = records.feedback_html(plan, autograded, job["student"], job["assignment"], verdicts, job["manual"], penalty)
+    page = records.feedback_html(plan.master, autograded, job["student"], job["assignment"], verdicts, job["manual"], penalty)
     return {"cells": [dataclasses.asdict(v) for v in verdicts], "late_penalty": penalty, "autograded": nbformat.writes(autograded),
             "feedback": page, "seconds": time.perf_counter() - started}
