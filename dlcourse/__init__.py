@@ -31,3 +31,23 @@ def import_tensorflow():
         os.close(saved)
         os.close(devnull)
     return tensorflow
+
+
+class LazyReference:
+    """:mod:`dlcourse.keras_reference`, or one of its attributes (``LazyReference("keras")``, ``LazyReference("tf")``),
+    imported when first used: the checks then import with NumPy alone, and only computing a reference needs
+    TensorFlow (an :class:`ImportError` says so when it is missing)."""
+
+    def __init__(self, attribute: str | None = None):
+        self._attribute = attribute
+
+    def __getattr__(self, name: str):
+        import importlib
+
+        try:
+            module = importlib.import_module("dlcourse.keras_reference")
+        except ImportError as error:
+            raise ImportError(f"this check computes its reference with TensorFlow/Keras, which cannot be imported here ({error}); "
+                              "install the course's environment (README, Set-up) or `pip install tensorflow==2.21.0`") from error
+        target = module if self._attribute is None else getattr(module, self._attribute)
+        return getattr(target, name)

@@ -3,7 +3,8 @@
 The checks compare a student's NumPy result with what the installed
 TensorFlow/Keras computes on the same inputs; this module is the one place
 that asks TensorFlow. All functions take and return NumPy arrays (float64
-unless stated).
+unless stated). The checks reach it through :class:`dlcourse.LazyReference`,
+so that importing them does not import TensorFlow.
 """
 from __future__ import annotations
 

@@ -15,13 +15,12 @@ from collections.abc import Callable
 import numpy as np
 from scipy import special
 
-from dlcourse import keras_reference as ref
-from dlcourse import network
+from dlcourse import LazyReference, network
 from dlcourse.checks.cases import Case, run_check
 from dlcourse.checks.compare import Mistake, assert_matches, fail
 from dlcourse.checks.understanding import check_experiment, derivation_case, digits_test_accuracy
 
-keras, tf = ref.keras, ref.tf
+ref, keras, tf = LazyReference(), LazyReference("keras"), LazyReference("tf")
 
 TAILS = [-1e4, -1e3, -750.0, -100.0, -40.0, -20.0, -12.0, -8.0, 8.0, 12.0, 20.0, 40.0, 100.0, 750.0, 1e3, 1e4]
 TINY = [-1e-8, -1e-30, 0.0, 1e-30, 1e-8]

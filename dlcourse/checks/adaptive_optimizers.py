@@ -15,8 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from dlcourse import keras_reference as ref
-from dlcourse import optimizers
+from dlcourse import LazyReference, optimizers
 from dlcourse.checks.cases import run_check
 from dlcourse.checks.compare import Mistake
 from dlcourse.checks.optimizer_steps import (
@@ -32,7 +31,7 @@ from dlcourse.checks.optimizer_steps import (
 from dlcourse.checks.understanding import check_experiment, derivation_case, digits_test_accuracy
 from dlcourse.problems import digits_split
 
-keras = ref.keras
+ref, keras = LazyReference(), LazyReference("keras")
 
 
 def tiny_gradient_problem(seed: int = 0, dtype=np.float64):

@@ -18,13 +18,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from dlcourse import keras_reference as ref
-from dlcourse import network, optimizers
+from dlcourse import LazyReference, network, optimizers
 from dlcourse.checks.cases import CallableSpec, Case, run_check
 from dlcourse.checks.compare import Mistake, assert_matches, fail
 from dlcourse.checks.understanding import derivation_case
 
-keras, tf = ref.keras, ref.tf
+ref, keras, tf = LazyReference(), LazyReference("keras"), LazyReference("tf")
 
 
 def tape(function: Callable, *arrays: np.ndarray) -> list[np.ndarray]:

@@ -12,11 +12,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from dlcourse import keras_reference as ref
+from dlcourse import LazyReference
 from dlcourse.checks import callables
 from dlcourse.checks.cases import CallableSpec, Case, run_check
 from dlcourse.checks.compare import CheckFailed, Mistake, assert_matches, describe, fail, type_name
 from dlcourse.checks.understanding import check_experiment, derivation_case
+
+ref = LazyReference()
 
 # --------------------------------------------------------------------------
 # Linear regression: loss and gradient

@@ -25,8 +25,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import stats
 
-from dlcourse import keras_reference as ref
-from dlcourse import optimizers
+from dlcourse import LazyReference, optimizers
 from dlcourse.checks.cases import CallableSpec, Case, run_check
 from dlcourse.checks.compare import Mistake, assert_matches, describe, fail, type_name
 from dlcourse.checks.optimizer_steps import (
@@ -38,7 +37,7 @@ from dlcourse.checks.optimizer_steps import (
 )
 from dlcourse.checks.understanding import check_experiment, derivation_case, digits_test_accuracy
 
-keras, tf = ref.keras, ref.tf
+ref, keras, tf = LazyReference(), LazyReference("keras"), LazyReference("tf")
 
 TRUNCATION_STD = 0.87962566103423978  # std of a standard normal truncated to [-2, 2]
 NAMED_INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal")

@@ -15,11 +15,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from dlcourse import keras_reference as ref
-from dlcourse import optimizers
+from dlcourse import LazyReference, optimizers
 from dlcourse.checks import callables
 from dlcourse.checks.cases import CallableSpec, Case, run_check
 from dlcourse.checks.compare import Mistake, assert_matches, fail
+
+ref = LazyReference()
 
 
 def default_problem(seed: int = 0, dtype=np.float64):

@@ -11,8 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from dlcourse import keras_reference as ref
-from dlcourse import optimizers
+from dlcourse import LazyReference, optimizers
 from dlcourse.checks import callables
 from dlcourse.checks.cases import CallableSpec, Case, run_check
 from dlcourse.checks.compare import Mistake, assert_matches, fail, type_name
@@ -29,7 +28,7 @@ from dlcourse.checks.understanding import check_experiment, derivation_case
 __all__ = ["check_minibatches", "check_momentum_step", "check_momentum_tuning", "check_sgd", "check_train_epoch", "classification_data",
            "default_problem"]
 
-keras = ref.keras
+ref, keras = LazyReference(), LazyReference("keras")
 
 # --------------------------------------------------------------------------
 # Mini-batches
