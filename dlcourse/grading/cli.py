@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from dlcourse.grading.exports import LMS_FORMATS
+from dlcourse.grading.exports import LMS_FORMATS, export_for_lms
 from dlcourse.grading.workspace import LATE_PENALTY_METHODS, REPOSITORY, GradingError, assignments, generate_student_notebooks
 
 CHAPTER_EXAMPLE = "01_gradient_descent"
@@ -96,8 +96,6 @@ def main(argv: list[str] | None = None) -> int:
 
             print(f"wrote {write_report(args.output.resolve())}")
         elif args.command == "export":
-            from dlcourse.grading.exports import export_for_lms
-
             print(f"wrote {export_for_lms(args.output.resolve(), args.lms, args.to)}")
         else:
             print("\n".join(assignments()))

@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from dlcourse.grading import records
 from dlcourse.grading.workspace import GradingError
 
 LMS_FORMATS = ("canvas", "moodle")
@@ -32,10 +31,9 @@ CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 MOODLE_COLUMNS = ["First name", "Last name", "ID number", "Institution", "Department", "Email address"]
 
 
-def lms_table(rows: list[dict], lms: str) -> list[list[str]]:
-    """The CSV rows (header first) of ``lms``'s grade import, from the rows of nbgrader's grade export."""
-    if lms not in LMS_FORMATS:
-        raise GradingError(f"unknown LMS {lms!r}; the exports are: {', '.join(LMS_FORMATS)}")
+def _lms_table(rows: list[dict], lms: str) -> list[list[str]]:
+    """The CSV rows (header first) of ``lms``'s grade import (one of :data:`LMS_FORMATS`), from the rows of nbgrader's
+    grade export."""
     assignments = sorted({row["assignment"] for row in rows})
     students: dict[str, dict] = {}
     for row in rows:
@@ -58,10 +56,13 @@ def lms_table(rows: list[dict], lms: str) -> list[list[str]]:
 def export_for_lms(output: Path, lms: str, destination: Path | None = None) -> Path:
     """Write the grade import file of ``lms`` for the workspace ``output`` (default ``output/grades_<lms>.csv``), from
     its gradebook as it is now (manual grades entered in formgrader included); refresh ``grades.csv`` too."""
+    from dlcourse.grading import records  # the gradebook's modules, only for this command (the CLI imports this module)
+
     if not (output / "nbgrader_config.py").is_file():
         raise GradingError(f"{output} is not a grading workspace (no nbgrader_config.py): run `course grade` into it first")
-    table = lms_table(records.grade_rows(output), lms)
-    records.export_grades(output)
+    if lms not in LMS_FORMATS:
+        raise GradingError(f"unknown LMS {lms!r}; the exports are: {', '.join(LMS_FORMATS)}")
+    table = _lms_table(records.export_grades(output), lms)
     destination = destination or output / f"grades_{lms}.csv"
     with destination.open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle, lineterminator="\n").writerows(table)

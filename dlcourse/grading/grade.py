@@ -101,8 +101,8 @@ def _prepare(submitted: Path, output: Path, names: list[str], limits: Limits, sa
         if not result["success"]:
             raise GradingError(f"could not prepare {name}: {result.get('error') or result.get('log')}")
         source = (output / "source" / name / NOTEBOOK).read_bytes()
-        prepared[name] = Assignment(nbformat.reads(source.decode("utf-8"), as_version=4), sum(graded_points(name).values()),
-                                    hashlib.sha256(source).hexdigest()[:16])
+        master = nbformat.reads(source.decode("utf-8"), as_version=4)
+        prepared[name] = Assignment(master, sum(graded_points(master).values()), hashlib.sha256(source).hexdigest()[:16])
     return prepared
 
 
@@ -241,9 +241,10 @@ def grade_submissions(submitted: Path, output: Path, progress: Callable[[str], N
 
     pairs = [pair for pair in all_pairs if in_scope(*pair)]
     misplaced = [m for m in all_misplaced if in_scope(m.student_id, m.assignment_id)]
-    unknown = sorted((assignments or set()) - set(workspace_assignments())) + sorted(set(due_dates) - set(workspace_assignments()))
+    course = workspace_assignments()
+    unknown = sorted((assignments or set()) - set(course)) + sorted(set(due_dates) - set(course))
     if unknown:
-        raise GradingError(f"unknown assignment(s) {', '.join(unknown)}; the course has: {', '.join(workspace_assignments())}")
+        raise GradingError(f"unknown assignment(s) {', '.join(unknown)}; the course has: {', '.join(course)}")
     if not pairs and not misplaced:
         raise GradingError(f"no submission of {_scope_text(students, assignments)} in {submitted}")
     undue = sorted(set(due_dates) - {a for _, a in pairs})

@@ -83,10 +83,9 @@ class AssignmentPlan:
         return sum(cell.points for cell in self.graded)
 
 
-def graded_points(name: str, solutions: Path = SOLUTIONS) -> dict[str, float]:
-    """``{grade_id: points}`` of each graded cell of assignment ``name``, in the notebook's order, read from its master
+def graded_points(master: nbformat.NotebookNode) -> dict[str, float]:
+    """``{grade_id: points}`` of each graded cell of an assignment's ``master`` notebook, in the notebook's order,
     without planning it."""
-    master = nbformat.read(solutions / name / NOTEBOOK, as_version=4)
     return {nbgrader_meta(c)["grade_id"]: float(nbgrader_meta(c).get("points", 0)) for c in master.cells
             if c.cell_type == "code" and nbgrader_meta(c).get("grade")}
 

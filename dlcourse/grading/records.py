@@ -20,9 +20,9 @@ from pathlib import Path
 
 import nbformat
 
-from dlcourse.grading.plan import AssignmentPlan, nbgrader_meta
+from dlcourse.grading.plan import AssignmentPlan, graded_points, nbgrader_meta
 from dlcourse.grading.run import CellVerdict
-from dlcourse.grading.workspace import NOTEBOOK, GradingError, assignments, database_url
+from dlcourse.grading.workspace import NOTEBOOK, SOLUTIONS, GradingError, assignments, database_url
 from dlcourse.offline_site import copy_mathjax
 
 CELL_COLUMNS = ["student_id", "first_name", "last_name", "assignment_id", "notebook", "cell", "points", "max_points", "status", "message"]
@@ -323,10 +323,9 @@ def write_cell_grades(output: Path, outcomes: list[Outcome], kept: list[dict] = 
     """Write ``grades_by_cell.csv``: one row per student, assignment and graded cell (the whole message);
     one row, without a cell, for what could not be placed in an assignment; and the ``kept`` rows (of submissions this
     run left alone, :func:`earlier_cell_grades`), all in the order of student and assignment."""
-    from dlcourse.grading.plan import graded_points
-
     names = _names(output)
-    graded = {name: graded_points(name) for name in {o.assignment_id for o in outcomes} & set(assignments())}
+    graded = {name: graded_points(nbformat.read(SOLUTIONS / name / NOTEBOOK, as_version=4))
+              for name in {o.assignment_id for o in outcomes} & set(assignments())}
     rows = [dict(row) for row in kept]
     for outcome in outcomes:
         first, last = names.get(outcome.student_id, ("", ""))
@@ -378,12 +377,13 @@ def grade_rows(output: Path) -> list[dict]:
     return sorted(rows, key=lambda row: (row["assignment"], row["student_id"]))
 
 
-def export_grades(output: Path) -> Path:
+def export_grades(output: Path) -> list[dict]:
     """Write ``grades.csv``: nbgrader's grade export (:func:`grade_rows`; nbgrader's own ``CsvExportPlugin`` writes the
-    same columns and values but does not quote them, so a name or a student id with a comma would shift the columns)."""
-    path = output / "grades.csv"
-    with path.open("w", newline="") as handle:
+    same columns and values but does not quote them, so a name or a student id with a comma would shift the columns).
+    Return its rows."""
+    rows = grade_rows(output)
+    with (output / "grades.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=GRADE_COLUMNS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(grade_rows(output))
-    return path
+        writer.writerows(rows)
+    return rows
