@@ -278,6 +278,41 @@ def message(graded: dict, student: str, cell: str) -> str:
     return {v.grade_id: v.message for v in graded["outcomes"][student].cells}[cell]
 
 
+WITHOUT_TENSORFLOW = """
+import sys
+sys.modules["tensorflow"] = None  # as where TensorFlow is not installed
+sys.modules["keras"] = None
+"""
+
+
+def assert_visible_checks_agree(chapter: str, notebooks: dict[str, nbformat.NotebookNode], scratch: Path) -> None:
+    """Every notebook's visible checks (``tests/visible_checks.py``), run where TensorFlow cannot be imported (they replay the
+    recorded references), give the verdicts and messages they give live; the live ones pass the solution.
+
+    The run without TensorFlow is a child interpreter, working while this process runs the live checks.
+    """
+    from visible_checks import visible_verdicts
+
+    notebooks_file = scratch / "notebooks.json"
+    notebooks_file.write_text(json.dumps(notebooks))
+    code = WITHOUT_TENSORFLOW + f"sys.path.insert(0, {str(Path(__file__).parent)!r})\nimport visible_checks\n" \
+        f"visible_checks.main({chapter!r}, {str(notebooks_file)!r})\nassert sys.modules['tensorflow'] is None\n"
+    env = {k: v for k, v in environment().items() if k != "DLCOURSE_REFERENCES"}
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        live = {student: visible_verdicts(chapter, notebook) for student, notebook in notebooks.items()}
+        output, errors = child.communicate(timeout=900)
+    finally:
+        child.kill()
+    assert child.returncode == 0, errors[-3000:]
+    recorded = json.loads(output)
+    assert live["solution"] and set(live["solution"].values()) == {""}, live["solution"]
+    for student in notebooks:
+        differences = {cell: (recorded[student][cell][:800], verdict[:800]) for cell, verdict in live[student].items()
+                       if recorded[student].get(cell) != verdict}
+        assert not differences and recorded[student].keys() == live[student].keys(), (student, differences)
+
+
 def chapter_grading_tests(chapter: str, cells: dict[str, int], wrong_answers: dict, diagnoses: list[tuple[str, str, str]],
                           honest: dict | None = None) -> dict:
     """The grading tests every chapter has, {name: test or fixture}, for a test module to add to its globals.
@@ -289,7 +324,8 @@ def chapter_grading_tests(chapter: str, cells: dict[str, int], wrong_answers: di
     ``diagnoses`` finds the phrase in the message, one cause at most, and none
     of the wrong causes; the live check (:func:`verdicts_live`) gives every
     notebook the same points and, where it fails a check, the same message
-    (its first line). In one sandboxed batch (marked ``grading``): the real
+    (its first line); the visible checks, run without TensorFlow (the recorded references), give every notebook the
+    verdicts and messages they give live. In one sandboxed batch (marked ``grading``): the real
     grader gives every submission the same points and messages (their first lines).
     """
     notebooks = chapter_notebooks(chapter, wrong_answers, honest)
@@ -336,6 +372,9 @@ def chapter_grading_tests(chapter: str, cells: dict[str, int], wrong_answers: di
             assert live[cell][0] == verdicts[student][cell][0], (cell, live[cell][1][:1500], verdicts[student][cell][1][:1500])
             if not live[cell][1].startswith("raised "):
                 assert live[cell][1].split("\n")[0] == verdicts[student][cell][1].split("\n")[0], cell
+
+    def test_without_tensorflow_the_visible_checks_give_the_live_verdicts(tmp_path):
+        assert_visible_checks_agree(chapter, notebooks, tmp_path)
 
     @pytest.mark.grading
     def test_the_sandboxed_grader_gives_the_same_verdicts(verdicts, tmp_path_factory):

@@ -18,6 +18,7 @@ from scipy import special
 from dlcourse import LazyReference, network
 from dlcourse.checks.cases import Case, run_check
 from dlcourse.checks.compare import Mistake, assert_matches, fail
+from dlcourse.checks.recording import recorded
 from dlcourse.checks.understanding import check_experiment, derivation_case, digits_test_accuracy
 
 ref, keras, tf = LazyReference(), LazyReference("keras"), LazyReference("tf")
@@ -184,6 +185,7 @@ def _first_difference(actual, expected, rtol, atol) -> int | None:
 USES_OTHER_ACTIVATIONS = {"silu": ("sigmoid",)}
 
 
+@recorded
 def check_activation(name: str, function: Callable, derivative: Callable, dtype=np.float64, x=None, **arguments) -> None:
     """``function(x, **arguments)`` must equal ``keras.activations.<name>`` and ``derivative(x, **arguments)`` its ``tf.GradientTape`` derivative.
 
@@ -235,6 +237,7 @@ def check_activation(name: str, function: Callable, derivative: Callable, dtype=
     run_check((function, derivative), [case], f"{name} and {name}_derivative match Keras and tf.GradientTape on {span}, silently.")
 
 
+@recorded
 def check_dead_relu_fraction(dead_relu_fraction: Callable, layer=None) -> None:
     """``dead_relu_fraction(X, W, b)``: the fraction of units of ``keras.layers.Dense(activation="relu")`` that output 0 for every example."""
     __tracebackhide__ = True
@@ -272,6 +275,7 @@ def dense_relu_layer(seed: int = 0, batch: int = 64, inputs: int = 10, units: in
     return X, W, b
 
 
+@recorded
 def check_mish_derivative(mish_derivative: Callable, x=None) -> None:
     """``mish_derivative(x)``: the derivative of ``keras.activations.mish`` (x tanh(softplus(x))) on float64 ``x`` (default
     -20 to 20), against its ``tf.GradientTape`` derivative; the usual slips of the product and chain rules are named.
@@ -310,6 +314,7 @@ def first_to_last_gradient_ratio(activation: str, sizes: list[int], scale: float
     return float(np.linalg.norm(grads[0]) / np.linalg.norm(grads[-2]))
 
 
+@recorded
 def check_deep_activation(choice) -> None:
     """``choice = {"activation": "relu" | "tanh" | "sigmoid", "learning_rate": ...}``: the 8-hidden-layer MLP of ``DEEP_DIGITS``
     (LeCun initialization) with that activation, trained by SGD with momentum on the digits; its test accuracy must reach the bar."""

@@ -28,6 +28,7 @@ from dlcourse.checks.optimizer_steps import (
     learning_rates,
     numpy_run,
 )
+from dlcourse.checks.recording import recorded
 from dlcourse.checks.understanding import check_experiment, derivation_case, digits_test_accuracy
 from dlcourse.problems import digits_split
 
@@ -151,6 +152,7 @@ def beta_choices(beta_1: float, beta_2: float) -> list[dict]:
     return [{}, {"beta_1": float(np.float32(beta_1)), "beta_2": float(np.float32(beta_2))}]
 
 
+@recorded
 def check_adagrad(adagrad_init: Callable, adagrad_update: Callable, learning_rate=0.1, initial_accumulator_value: float = 0.1,
                   epsilon: float = 1e-7, num_steps: int = 30, problem=None, dtype=np.float64) -> None:
     """Adagrad as ``keras.optimizers.Adagrad``: accumulator from ``initial_accumulator_value``, epsilon inside the square root."""
@@ -184,6 +186,7 @@ def check_adagrad(adagrad_init: Callable, adagrad_update: Callable, learning_rat
                                                 initial=exact_or_float32(initial_accumulator_value)))
 
 
+@recorded
 def check_rmsprop(rmsprop_init: Callable, rmsprop_update: Callable, learning_rate=0.01, rho: float = 0.9, momentum: float = 0.0,
                   epsilon: float = 1e-7, centered: bool = False, num_steps: int = 30, problem=None, dtype=np.float64) -> None:
     """RMSprop as ``keras.optimizers.RMSprop`` (plain, centered, with momentum); epsilon inside the square root."""
@@ -218,6 +221,7 @@ def check_rmsprop(rmsprop_init: Callable, rmsprop_update: Callable, learning_rat
                     hyperparameters=hyper, mistakes=mistakes)
 
 
+@recorded
 def check_adam(adam_init: Callable, adam_update: Callable, learning_rate=0.05, beta_1: float = 0.9, beta_2: float = 0.999,
                epsilon: float = 1e-7, amsgrad: bool = False, num_steps: int = 30, problem=None, dtype=np.float64) -> None:
     """Adam as ``keras.optimizers.Adam``: bias correction with t = 1 on the first update, Keras's epsilon-hat form."""
@@ -260,6 +264,7 @@ def check_adam(adam_init: Callable, adam_update: Callable, learning_rate=0.05, b
                     hyperparameters=hyper, mistakes=mistakes, alternatives=forms(optimizers.adam_update))
 
 
+@recorded
 def check_adamw(adam_init: Callable, adamw_update: Callable, learning_rate=0.05, weight_decay: float = 0.004, beta_1: float = 0.9,
                 beta_2: float = 0.999, epsilon: float = 1e-7, num_steps: int = 30, problem=None, dtype=np.float64) -> None:
     """AdamW as ``keras.optimizers.AdamW``: decoupled decay theta -= theta * weight_decay * lr, applied before the Adam step."""
@@ -310,6 +315,7 @@ def keras_adam_moments(beta_1: float, beta_2: float, num_steps: int) -> tuple[np
     return first, second
 
 
+@recorded
 def check_bias_correction(bias_correction: Callable, beta_1: float = 0.9, beta_2: float = 0.999, num_steps: int = 60) -> None:
     """``bias_correction(step, beta)``: the factor c_t with m_t = c_t g for a gradient that is constantly g, for Keras Adam's
     first moment (``beta_1``) and second moment (``beta_2``, for g^2), steps 1 .. ``num_steps``, against Keras's own moments."""
@@ -336,6 +342,7 @@ def check_bias_correction(bias_correction: Callable, beta_1: float = 0.9, beta_2
 ADAM_DIGITS = {"sizes": [64, 64, 64, 64, 10], "activation": "relu", "scale": 2.0, "epochs": 2, "bar": 0.88}
 
 
+@recorded
 def check_adam_learning_rate(choice) -> None:
     """``choice = {"learning_rate": ...}``: the course's Adam trains the ReLU MLP of ``ADAM_DIGITS`` (He initialization) on the
     digits for its epochs; its test accuracy must reach the bar."""

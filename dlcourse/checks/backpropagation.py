@@ -21,6 +21,7 @@ import numpy as np
 from dlcourse import LazyReference, network, optimizers
 from dlcourse.checks.cases import CallableSpec, Case, run_check
 from dlcourse.checks.compare import Mistake, assert_matches, fail
+from dlcourse.checks.recording import recorded
 from dlcourse.checks.understanding import derivation_case
 
 ref, keras, tf = LazyReference(), LazyReference("keras"), LazyReference("tf")
@@ -83,6 +84,7 @@ def dense_case(seed: int = 0, n: int = 6, d_in: int = 4, d_out: int = 3, dtype=n
     return tuple(rng.normal(size=shape).astype(dtype) for shape in ((n, d_in), (d_in, d_out), (d_out,), (n, d_out)))
 
 
+@recorded
 def check_dense(dense_forward: Callable, dense_backward: Callable, case=None) -> None:
     """``dense_forward(x, kernel, bias)`` must equal ``keras.layers.Dense`` and ``dense_backward(dz, x, kernel)`` the tape's
     (dx, dkernel, dbias) of sum(dz * z)."""
@@ -128,6 +130,7 @@ def check_dense(dense_forward: Callable, dense_backward: Callable, case=None) ->
 # ----------------------------------------------------------------------------- activations
 
 
+@recorded
 def check_relu_backward(relu_backward: Callable, seed: int = 1, dtype=np.float64) -> None:
     """``relu_backward(dh, z)`` must equal the tape's gradient of sum(dh * relu(z)), TensorFlow's derivative 0 at z = 0."""
     __tracebackhide__ = True
@@ -157,6 +160,7 @@ def logits_case(seed: int = 2, n: int = 8, classes: int = 5, scale: float = 3.0,
     return (rng.normal(0.0, scale, size=(n, classes))).astype(dtype), rng.integers(0, classes, size=n)
 
 
+@recorded
 def check_softmax_cross_entropy(softmax_cross_entropy: Callable, case=None) -> None:
     """``softmax_cross_entropy(logits, labels)`` must return (the mean loss of ``SparseCategoricalCrossentropy(from_logits=True)``,
     its gradient with respect to the logits by ``tf.GradientTape``), silently for any logits."""
@@ -210,6 +214,7 @@ def batch_norm_case(seed: int = 3, n: int = 16, d: int = 4, dtype=np.float64) ->
             rng.normal(size=d).astype(dtype), rng.uniform(0.5, 2.0, size=d).astype(dtype), rng.normal(size=(n, d)).astype(dtype))
 
 
+@recorded
 def check_batch_norm(batch_norm_forward: Callable, batch_norm_backward: Callable, case=None, momentum: float = 0.99,
                      epsilon: float = 1e-3) -> None:
     """``batch_norm_forward(x, gamma, beta, moving_mean, moving_variance, training, momentum, epsilon)`` must give
@@ -308,6 +313,7 @@ def check_batch_norm(batch_norm_forward: Callable, batch_norm_backward: Callable
 # ----------------------------------------------------------------------------- dropout
 
 
+@recorded
 def check_dropout(dropout_mask: Callable, dropout_forward: Callable, rate: float = 0.3, shape=(200, 300), seed: int = 4) -> None:
     """``dropout_mask(shape, rate, rng)`` must keep each unit with probability 1 - rate, independently; ``dropout_forward(x,
     rate, mask, training)`` must equal ``keras.layers.Dropout(rate)`` given the same kept units, and be the identity at inference."""
@@ -366,6 +372,7 @@ def check_dropout(dropout_mask: Callable, dropout_forward: Callable, rate: float
 # ----------------------------------------------------------------------------- L2 and a whole model
 
 
+@recorded
 def check_l2_penalty_gradient(l2_penalty_gradient: Callable, l2: float = 0.01, seed: int = 5) -> None:
     """``l2_penalty_gradient(kernels, l2)`` must give the tape's gradient of ``keras.regularizers.L2(l2)`` on each kernel
     (Keras keeps l2 in float32: the exact l2 is accepted too)."""
@@ -391,6 +398,7 @@ def check_l2_penalty_gradient(l2_penalty_gradient: Callable, l2: float = 0.01, s
               f"l2_penalty_gradient matches tf.GradientTape on keras.regularizers.L2({l2}).")
 
 
+@recorded
 def check_model_gradients(model_gradients: Callable, sizes=(8, 6, 5, 3), l2: float = 0.0, n: int = 10, seed: int = 6) -> None:
     """``model_gradients(params, x, labels, l2)`` must return (loss, gradients) of the ReLU MLP ``params`` as ``tf.GradientTape``
     computes them on ``keras_reference.dense_mlp(params, "relu", l2)`` with ``SparseCategoricalCrossentropy(from_logits=True)``
@@ -450,6 +458,7 @@ def _gradient_magnitudes(params: list, x: np.ndarray, labels: np.ndarray, l2: fl
 # ----------------------------------------------------------------------------- an epoch of training
 
 
+@recorded
 def check_train_epoch(train_epoch: Callable, sizes=(64, 32, 10), n: int = 200, batch_size: int = 32, learning_rate: float = 0.05,
                       momentum: float = 0.9, l2: float = 0.0, seed: int = 7) -> None:
     """``train_epoch(params, x, labels, batch_size, learning_rate, momentum, l2)`` must return (params, batch losses) of one epoch
@@ -523,6 +532,7 @@ def check_train_epoch(train_epoch: Callable, sizes=(64, 32, 10), n: int = 200, b
 # ----------------------------------------------------------------------------- the digits experiment
 
 
+@recorded
 def check_digits_experiment(train_digits: Callable, seed: int = 0) -> None:
     """``train_digits(x_train, y_train, x_validation, y_validation)`` must return the params of a ReLU MLP (64 inputs, 10 logits,
     at most ``EXPERIMENT_BUDGET`` parameters) whose accuracy on the digits' test split, which it never sees, is at least
@@ -559,6 +569,7 @@ def check_digits_experiment(train_digits: Callable, seed: int = 0) -> None:
     run_check(train_digits, [case], f"the network train_digits trains reaches at least {EXPERIMENT_BAR:.0%} on the test digits.")
 
 
+@recorded
 def check_label_smoothing_gradient(label_smoothing_gradient: Callable, case=None, label_smoothing: float = 0.1) -> None:
     """``label_smoothing_gradient(logits, labels, label_smoothing)``: the gradient with respect to the logits of the mean loss of
     ``keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=...)`` on the one-hot labels, by ``tf.GradientTape``."""

@@ -104,6 +104,19 @@ def run_optimizer(init: Callable, update: Callable, params0: list, gradient: Cal
     return [np.stack([h[i] for h in history]) for i in range(len(params0))], modified
 
 
+def sgd_run(gradient: Callable[[np.ndarray], np.ndarray], theta0: np.ndarray, learning_rate: float, num_steps: int,
+            momentum: float = 0.0) -> np.ndarray:
+    """``keras.optimizers.SGD(learning_rate, momentum)`` for ``num_steps`` updates from ``theta0``, computed with the course's
+    :func:`~dlcourse.optimizers.sgd_update` and the learning rate rounded to float32 as Keras stores it: the float64
+    trajectory, shape ``(num_steps + 1, *theta0.shape)``. (The tests compare it with ``keras_reference.sgd_trajectory``.)"""
+    from dlcourse import optimizers
+
+    rate = float(np.float32(learning_rate))
+    trajectories, _ = run_optimizer(optimizers.sgd_init, optimizers.sgd_update, [np.asarray(theta0, dtype=np.float64)],
+                                    lambda params: [gradient(params[0])], [rate] * num_steps, momentum=momentum)
+    return trajectories[0]
+
+
 def _recording_warnings(call: Callable[[], object]) -> tuple[object, list[str]]:
     """``call()`` with NumPy's warnings recorded: (result, the text of every overflow, invalid value or division by zero;
     underflow to 0 is not an error)."""

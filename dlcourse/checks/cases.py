@@ -173,6 +173,23 @@ def call_case(functions: tuple, driver: str | None, args: tuple, kwargs: dict, s
         return getattr(callables, driver)(*functions, *args, **kwargs)
 
 
+_listeners: list[Callable[[tuple, list, str], None]] = []
+
+
+@contextlib.contextmanager
+def listening(listener: Callable[[tuple, list, str], None] | None) -> Iterator[None]:
+    """While the block runs, ``listener(functions, cases, success)`` hears every :func:`run_check` (what
+    :mod:`dlcourse.checks.recording` records); ``None`` listens to nothing."""
+    if listener is None:
+        yield
+        return
+    _listeners.append(listener)
+    try:
+        yield
+    finally:
+        _listeners.remove(listener)
+
+
 def run_check(function: Callable | tuple, cases: list[Case], success: str) -> None:
     """Run the cases against ``function`` (or a tuple of functions) live, or record them for the grader.
 
@@ -180,6 +197,8 @@ def run_check(function: Callable | tuple, cases: list[Case], success: str) -> No
     """
     __tracebackhide__ = True
     functions = function if isinstance(function, tuple) else (function,)
+    for listener in _listeners:
+        listener(functions, cases, success)
     if all(isinstance(f, StudentFunction) for f in functions):
         name = functions[0].name if len(functions) == 1 else tuple(f.name for f in functions)
         functions[0].recorded.extend((name, case) for case in cases)

@@ -16,6 +16,7 @@ from dlcourse import LazyReference
 from dlcourse.checks import callables
 from dlcourse.checks.cases import CallableSpec, Case, run_check
 from dlcourse.checks.compare import CheckFailed, Mistake, assert_matches, describe, fail, type_name
+from dlcourse.checks.recording import recorded
 from dlcourse.checks.understanding import check_experiment, derivation_case
 
 ref = LazyReference()
@@ -65,6 +66,7 @@ def _mse_loss_case(X, y, w, b) -> Case:
     return Case((X, y, w, b), judge)
 
 
+@recorded
 def check_mse_loss(mse_loss: Callable, cases=None) -> None:
     """``mse_loss(X, y, w, b)`` must equal ``mean((X @ w + b - y)**2)`` computed by TensorFlow."""
     __tracebackhide__ = True
@@ -100,6 +102,7 @@ def _mse_gradient_case(X, y, w, b) -> Case:
     return Case((X, y, w, b), judge)
 
 
+@recorded
 def check_mse_gradient(mse_gradient: Callable, cases=None) -> None:
     """``mse_gradient(X, y, w, b)`` must return ``(grad_w, grad_b)`` equal to ``tf.GradientTape``'s."""
     __tracebackhide__ = True
@@ -141,6 +144,7 @@ def _central_difference(f, x, h):
     return gradient
 
 
+@recorded
 def check_numerical_gradient(numerical_gradient: Callable, function: str = "sin_times_square", x=None, h: float | None = None,
                              rtol: float = 1e-6, atol: float = 1e-7) -> None:
     """``numerical_gradient(f, x[, h])`` must approximate the true gradient to O(h^2).
@@ -222,6 +226,7 @@ def _row_count_hint(result, expected: np.ndarray, rtol: float, atol: float) -> s
     return named[0] if len(named) == 1 else ""
 
 
+@recorded
 def check_gradient_descent(gradient_descent: Callable, learning_rate=0.1, num_steps: int = 30, curvatures=(4.0, 0.5),
                            minimum=(1.0, -2.0), theta0=None, rtol: float = 1e-6, atol: float = 1e-9) -> None:
     """``gradient_descent(grad_fn, theta0, learning_rate, num_steps)`` must equal ``keras.optimizers.SGD``.
@@ -346,6 +351,7 @@ def _schedule_mistakes(name: str, arguments: dict, steps: np.ndarray) -> list[Mi
     return mistakes
 
 
+@recorded
 def check_schedule(student_schedule: Callable, name: str, steps=None, rtol: float = 1e-5, atol: float = 1e-8, **arguments) -> None:
     """``student_schedule(steps, **arguments)`` must equal ``keras.optimizers.schedules.<Name>``.
 
@@ -380,6 +386,7 @@ def _stable_rate(design: np.ndarray, scale: float) -> float:
     return 2.0 / float(np.linalg.eigvalsh(scale * design.T @ design).max())
 
 
+@recorded
 def check_largest_stable_learning_rate(largest_stable_learning_rate: Callable, cases=None) -> None:
     """``largest_stable_learning_rate(X)``: the learning rate below which gradient descent on Part 1's mean squared error
     (weights and bias together) converges from every start, 2 / lambda_max of the Hessian (2/n) [X 1]^T [X 1], for each
@@ -425,9 +432,10 @@ def raw_regression_problem(seed: int = 7, n: int = 100) -> tuple[np.ndarray, np.
 
 
 def regression_rescue_run(learning_rate: float, standardise: bool, steps: int = RESCUE_STEPS) -> dict:
-    """Gradient descent (``keras.optimizers.SGD``) from theta = 0 on the mean squared error of :func:`raw_regression_problem`,
-    its features standardised or not: the excess loss left after ``steps`` as a fraction of the initial one, and the problem's
-    stable limit 2 / lambda_max and condition number."""
+    """Gradient descent from theta = 0 on the mean squared error of :func:`raw_regression_problem`, its features standardised
+    or not: the excess loss left after ``steps`` as a fraction of the initial one, and the problem's stable limit 2 / lambda_max
+    and condition number. The run is ``keras.optimizers.SGD``'s, computed with NumPy (:func:`~dlcourse.checks.callables.sgd_run`),
+    so that the judge of a student's choice needs no TensorFlow."""
     X, y = raw_regression_problem()
     if standardise:
         X = (X - X.mean(axis=0)) / X.std(axis=0)
@@ -440,11 +448,12 @@ def regression_rescue_run(learning_rate: float, standardise: bool, steps: int = 
         return float(np.mean((design @ theta - y) ** 2))
 
     with np.errstate(all="ignore"):
-        trajectory = ref.sgd_trajectory(lambda theta: hessian @ theta - 2.0 / len(y) * design.T @ y, np.zeros(3), learning_rate, steps)
+        trajectory = callables.sgd_run(lambda theta: hessian @ theta - 2.0 / len(y) * design.T @ y, np.zeros(3), learning_rate, steps)
         left = (loss(trajectory[-1]) - loss(best)) / (loss(np.zeros(3)) - loss(best))
     return {"left": float(left), "limit": float(2.0 / eigenvalues[-1]), "condition": float(eigenvalues[-1] / eigenvalues[0])}
 
 
+@recorded
 def check_regression_rescue(choice) -> None:
     """``choice = {"learning_rate": ..., "standardise": ...}`` must make gradient descent on :func:`raw_regression_problem`
     reduce the excess loss to ``RESCUE_TARGET`` of its initial value within ``RESCUE_STEPS`` steps."""

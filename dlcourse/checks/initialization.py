@@ -35,6 +35,7 @@ from dlcourse.checks.optimizer_steps import (
     learning_rates,
     momentum_forms,
 )
+from dlcourse.checks.recording import recorded
 from dlcourse.checks.understanding import check_experiment, derivation_case, digits_test_accuracy
 
 ref, keras, tf = LazyReference(), LazyReference("keras"), LazyReference("tf")
@@ -47,6 +48,7 @@ NAMED_INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_norma
 # --------------------------------------------------------------------------
 
 
+@recorded
 def check_compute_fans(compute_fans: Callable, shapes=((3, 4), (3, 3, 64, 128), (5, 7, 16))) -> None:
     """``compute_fans(shape)`` must return Keras's ``(fan_in, fan_out)`` for each shape."""
     __tracebackhide__ = True
@@ -81,6 +83,7 @@ def _variance_scaling_formula(shape, scale, mode, distribution, fans=None):
             "untruncated_normal": np.sqrt(variance)}[distribution]
 
 
+@recorded
 def check_variance_scaling_parameter(variance_scaling_parameter: Callable, settings=None) -> None:
     """``variance_scaling_parameter(shape, scale, mode, distribution)`` must equal what ``keras.initializers.VarianceScaling`` draws with.
 
@@ -279,6 +282,7 @@ def _sample_case(shape, distribution, mode, parameter, what, reference, seed, ar
     return Case(args + (CallableSpec("random_generator", {"seed": seed}),), judge, substitutes=substitutes)
 
 
+@recorded
 def check_variance_scaling_sample(variance_scaling_sample: Callable, settings=None, seed: int = 0) -> None:
     """``variance_scaling_sample(shape, scale, mode, distribution, rng)`` must draw from Keras's VarianceScaling distribution."""
     __tracebackhide__ = True
@@ -294,6 +298,7 @@ def check_variance_scaling_sample(variance_scaling_sample: Callable, settings=No
     run_check(variance_scaling_sample, cases, f"variance_scaling_sample passes the statistical tests against Keras in {len(settings)} settings.")
 
 
+@recorded
 def check_initialize(initialize: Callable, names=NAMED_INITIALIZERS, shape=(256, 128), seed: int = 10) -> None:
     """``initialize(name, shape, rng)`` must draw from ``keras.initializers.get(name)``'s distribution for each name."""
     __tracebackhide__ = True
@@ -324,6 +329,7 @@ def deep_network(seed: int = 0, widths=(32, 64, 64, 64, 64, 16), batch: int = 10
     return x, weights, biases
 
 
+@recorded
 def check_forward_statistics(forward_statistics: Callable, activation: str = "tanh", network=None) -> None:
     """``forward_statistics(x, weights, biases, activation)`` must return each layer's (mean, std) as Keras Dense layers compute them."""
     __tracebackhide__ = True
@@ -373,6 +379,7 @@ def _same_dtype(result, given: np.ndarray, what: str) -> None:
         fail(f"{what} returned {result.dtype} for float32 input; keep the input's dtype (TensorFlow does).")
 
 
+@recorded
 def check_clip_by_value(clip_by_value: Callable, t=None, clip_value_min=-0.5, clip_value_max=0.5) -> None:
     """``clip_by_value(t, clip_value_min, clip_value_max)`` must equal ``tf.clip_by_value`` (bounds may be arrays)."""
     __tracebackhide__ = True
@@ -394,6 +401,7 @@ def check_clip_by_value(clip_by_value: Callable, t=None, clip_value_min=-0.5, cl
     run_check(clip_by_value, [Case((t, clip_value_min, clip_value_max), judge)], f"clip_by_value matches tf.clip_by_value on t of shape {t.shape}.")
 
 
+@recorded
 def check_clip_by_norm(clip_by_norm: Callable, tensors=None, clip_norm: float = 1.0) -> None:
     """``clip_by_norm(t, clip_norm)`` must equal ``tf.clip_by_norm`` (t * clip_norm / max(norm, clip_norm); all-zero t stays 0)."""
     __tracebackhide__ = True
@@ -423,6 +431,7 @@ def check_clip_by_norm(clip_by_norm: Callable, tensors=None, clip_norm: float = 
     run_check(clip_by_norm, cases, f"clip_by_norm matches tf.clip_by_norm on {len(cases)} tensors.")
 
 
+@recorded
 def check_clip_by_global_norm(clip_by_global_norm: Callable, tensors=None, clip_norm: float = 1.0) -> None:
     """``clip_by_global_norm(t_list, clip_norm)`` must return ``(clipped list, global norm)`` as ``tf.clip_by_global_norm``.
 
@@ -484,6 +493,7 @@ def _sgd_clipping_the_step_update(params: list, grads: list, state: list, learni
     return [p + v for p, v in zip(params, velocities)], velocities
 
 
+@recorded
 def check_clipped_sgd(clipped_sgd_init: Callable, clipped_sgd_update: Callable, learning_rate: float = 0.1, momentum: float = 0.9,
                       global_clipnorm: float = 1.0, num_steps: int = 30, problem=None, dtype=np.float64) -> None:
     """``clipped_sgd_update`` must follow ``keras.optimizers.SGD(learning_rate, momentum, global_clipnorm=...)`` step by step."""
@@ -516,6 +526,7 @@ def check_clipped_sgd(clipped_sgd_init: Callable, clipped_sgd_update: Callable, 
                     alternatives=forms(global_clipnorm=global_clipnorm), substitutes=("clip_by_global_norm",))
 
 
+@recorded
 def check_leaky_relu_scale(leaky_relu_scale: Callable, negative_slopes=(0.2, 0.01, 0.5, 1.0)) -> None:
     """``leaky_relu_scale(negative_slope)``: the ``scale`` of ``keras.initializers.VarianceScaling(mode="fan_in")`` that keeps
     the second moment of the pre-activations from layer to layer through LeakyReLU(negative_slope) layers: 2 / (1 + a^2),
@@ -542,6 +553,7 @@ DEEP_RELU_DIGITS = {"sizes": [64] + [64] * 10 + [10], "activation": "relu", "lea
                     "bar": 0.8}
 
 
+@recorded
 def check_deep_relu_scale(choice) -> None:
     """``choice = {"scale": ...}``: the 10-hidden-layer ReLU MLP of ``DEEP_RELU_DIGITS``, its kernels from N(0, scale / fan_in),
     trained by SGD with momentum on the digits; its test accuracy must reach the bar."""

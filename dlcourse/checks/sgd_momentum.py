@@ -23,6 +23,7 @@ from dlcourse.checks.optimizer_steps import (
     learning_rates,
     momentum_forms,
 )
+from dlcourse.checks.recording import recorded
 from dlcourse.checks.understanding import check_experiment, derivation_case
 
 __all__ = ["check_minibatches", "check_momentum_step", "check_momentum_tuning", "check_sgd", "check_train_epoch", "classification_data",
@@ -58,6 +59,7 @@ def _compare_batches(batches: list, expected: list, what: str, reference: str, w
             fail(f"{what}: batch {number} differs from {reference}.\n  yours:    {np.asarray(batch)[:12]}\n  expected: {target[:12]}{suffix}")
 
 
+@recorded
 def check_minibatches(minibatches: Callable, num_examples: int = 10, batch_size: int = 4, seed: int = 0, drop_last: bool = False) -> None:
     """``minibatches(num_examples, batch_size, rng, drop_last)`` must equal tf.data's batching of ``rng.permutation(num_examples)``."""
     __tracebackhide__ = True
@@ -116,6 +118,7 @@ def _keras_steps(grads, state, learning_rate, momentum, nesterov):
     return [momentum * v - learning_rate * g if nesterov else v for v, g in zip(velocity, grads)], velocity
 
 
+@recorded
 def check_sgd(sgd_init: Callable, sgd_update: Callable, momentum: float = 0.0, nesterov: bool = False, learning_rate=0.05,
               num_steps: int = 25, problem=None) -> None:
     """``sgd_init``/``sgd_update`` driven for ``num_steps`` must equal ``keras.optimizers.SGD`` step by step.
@@ -193,6 +196,7 @@ def _numpy_epoch(params0: list, X, y, batches: list, learning_rate: float, momen
     return params
 
 
+@recorded
 def check_train_epoch(train_epoch: Callable, seed: int = 0, n: int = 50, batch_size: int = 8, learning_rate: float = 0.1,
                       momentum: float = 0.9, nesterov: bool = False, drop_last: bool = False, rtol: float = 1e-6, atol: float = 1e-9) -> None:
     """``train_epoch(params, X, y, gradient_fn, batch_size, rng, learning_rate, momentum, nesterov, drop_last)``.
@@ -264,6 +268,7 @@ def keras_constant_gradient_steps(learning_rate: float, momentum: float, num_ste
     return -np.diff(trajectory)
 
 
+@recorded
 def check_momentum_step(momentum_step: Callable, learning_rate: float = 0.25, momentum: float = 0.875, num_steps: int = 40) -> None:
     """``momentum_step(step, learning_rate, momentum)``: the size of update number ``step`` (1, 2, ...) of Keras's SGD with
     momentum when the gradient is constantly 1, for steps 1 to ``num_steps``, against Keras's own updates.
@@ -302,15 +307,17 @@ def ill_conditioned_quadratic():
 
 
 def momentum_tuning_run(learning_rate: float, momentum: float, steps: int = ILL_CONDITIONED_STEPS) -> float:
-    """Keras's SGD with momentum from the origin on :func:`ill_conditioned_quadratic`: the distance to the minimum left after
-    ``steps`` steps, as a fraction of the initial distance (inf or nan when the run overflows)."""
+    """Keras's SGD with momentum from the origin on :func:`ill_conditioned_quadratic`, computed with NumPy
+    (:func:`~dlcourse.checks.callables.sgd_run`): the distance to the minimum left after ``steps`` steps, as a fraction of the
+    initial distance (inf or nan when the run overflows)."""
     problem = ill_conditioned_quadratic()
     minimum = problem.minimiser
     with np.errstate(all="ignore"):
-        trajectory = ref.sgd_trajectory(problem.gradient, np.zeros(2), learning_rate, steps, momentum=momentum)
+        trajectory = callables.sgd_run(problem.gradient, np.zeros(2), learning_rate, steps, momentum=momentum)
         return float(np.linalg.norm(trajectory[-1] - minimum) / np.linalg.norm(minimum))
 
 
+@recorded
 def check_momentum_tuning(choice) -> None:
     """``choice = {"learning_rate": ..., "momentum": ...}`` must make Keras's SGD shrink the distance to the minimum of
     :func:`ill_conditioned_quadratic` from the origin by ``ILL_CONDITIONED_TARGET`` within ``ILL_CONDITIONED_STEPS`` steps."""

@@ -20,6 +20,7 @@ import numpy as np
 
 from dlcourse.checks.cases import ANSWER, Case, run_check
 from dlcourse.checks.compare import assert_matches, fail, type_name
+from dlcourse.checks.recording import recorded
 
 
 def chosen_option(answer: Any, options: str) -> str:
@@ -34,6 +35,7 @@ def chosen_option(answer: Any, options: str) -> str:
     return letter
 
 
+@recorded
 def check_choice(answer: Any, options: str = "abcd", correct: str | None = None, explanation: str = "",
                  wrong: dict[str, str] | None = None) -> None:
     """Check the answer to a question with one right option among ``options`` (letters).

@@ -1,6 +1,7 @@
 """``course``: the course's commands (``validate`` is the students' one).
 
-    course generate [ASSIGNMENT ...]        student notebooks from the solution notebooks
+    course generate [ASSIGNMENT ...]        student notebooks from the solution notebooks, and the recorded
+                                            references of their visible checks (dlcourse/data)
     course grade SUBMITTED [--output DIR] [--workers N | --scheduler tcp://HOST:PORT] [--db-url URL] [--regrade]
                  [--student ID ...] [--assignment NAME ...] [--due NAME=WHEN ...] [--late-penalty none|zero]
                  [--roster CSV]
@@ -37,7 +38,8 @@ def _due_date(text: str) -> tuple[str, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="course", description="The course's commands (wrapping nbgrader).")
     commands = parser.add_subparsers(dest="command", required=True)
-    generate = commands.add_parser("generate", help="regenerate chapters/<assignment>/exercises.ipynb from solutions/")
+    generate = commands.add_parser("generate", help="regenerate chapters/<assignment>/exercises.ipynb from solutions/, and record "
+                                                    "their visible checks' references")
     generate.add_argument("assignment", nargs="*", help="assignments to regenerate (default: all)")
     grade = commands.add_parser("grade", help="grade a folder laid out as <student_id>/<assignment_id>/exercises.ipynb")
     grade.add_argument("submitted", type=Path, help="the submissions folder (nbgrader's submitted/ layout)")
@@ -84,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
             with tempfile.TemporaryDirectory() as scratch:
                 for path in generate_student_notebooks(Path(scratch), args.assignment or None):
                     print(f"wrote {path.relative_to(REPOSITORY)}")
+            from dlcourse.checks.recording import RECORDING
+            from dlcourse.grading.plan import record_visible_checks, write_recording
+
+            written = write_recording(record_visible_checks(), RECORDING)
+            print(f"{'wrote' if written else 'unchanged:'} {RECORDING.relative_to(REPOSITORY)} (the visible checks' references)")
         elif args.command == "grade":
             from dlcourse.grading.grade import grade_submissions
 

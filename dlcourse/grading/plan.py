@@ -28,7 +28,7 @@ import nbformat
 
 from dlcourse.checks.cases import Case, StudentFunction
 from dlcourse.grading.wire import encode
-from dlcourse.grading.workspace import NOTEBOOK, SOLUTIONS, GradingError
+from dlcourse.grading.workspace import CHAPTERS, NOTEBOOK, SOLUTIONS, GradingError, assignments
 
 
 def nbgrader_meta(cell) -> dict:
@@ -145,6 +145,47 @@ def _plan(name: str, notebook_text: str) -> AssignmentPlan:
         graded.append(GradedCell(meta["grade_id"], float(meta.get("points", 0)), recorded))
     _check_substitution_order(name, graded)
     return AssignmentPlan(master, solution_ids, graded)
+
+
+def visible_master(name: str, solutions: Path = SOLUTIONS, chapters: Path = CHAPTERS) -> nbformat.NotebookNode:
+    """The master notebook of ``name`` with each graded cell as the student's notebook ``chapters/<name>`` has it: the visible
+    checks, without the hidden tests."""
+    master = nbformat.read(solutions / name / NOTEBOOK, as_version=4)
+    student = {nbgrader_meta(c).get("grade_id"): c.source for c in nbformat.read(chapters / name / NOTEBOOK, as_version=4).cells}
+    for cell in master.cells:
+        meta = nbgrader_meta(cell)
+        if cell.cell_type == "code" and meta.get("grade"):
+            if meta["grade_id"] not in student:
+                raise GradingError(f"{name}: the student notebook has no cell {meta['grade_id']}: regenerate it (course generate)")
+            cell.source = student[meta["grade_id"]]
+    return master
+
+
+def record_visible_checks(solutions: Path = SOLUTIONS, chapters: Path = CHAPTERS) -> dict:
+    """Plan the visible checks of every assignment (:func:`visible_master`) with live Keras and return what
+    :mod:`dlcourse.checks.recording` replays: {check name: [RecordedCall]}."""
+    from dlcourse.checks import recording
+
+    with recording.record() as recorded:
+        for name in assignments():
+            _plan(f"{name} (visible checks)", nbformat.writes(visible_master(name, solutions, chapters)))
+    return recorded
+
+
+def write_recording(recorded: dict, path: Path) -> bool:
+    """Write ``recorded`` (cloudpickled) to ``path`` unless the file there already records the same calls, judges and
+    references (:func:`~dlcourse.checks.recording.recording_fingerprints`); whether it wrote."""
+    import pickle
+
+    import cloudpickle
+
+    from dlcourse.checks.recording import recording_fingerprints
+
+    if path.is_file() and recording_fingerprints(pickle.loads(path.read_bytes())) == recording_fingerprints(recorded):
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(cloudpickle.dumps(recorded, protocol=5))
+    return True
 
 
 def _check_substitution_order(name: str, graded: list[GradedCell]) -> None:
