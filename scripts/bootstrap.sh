@@ -15,8 +15,10 @@ if [ -z "$PYTHON" ]; then
     done
 fi
 if [ -z "$PYTHON" ]; then
-    echo "bootstrap: Python 3.11 is required (the pinned TensorFlow and nbgrader versions are tested on it)." >&2
-    echo "           Install it, or point PYTHON=/path/to/python3.11 at one." >&2
+    echo "bootstrap: no Python 3.11 found. The instructor's environment (site, grader, tests) needs 3.11: requirements.lock" >&2
+    echo "           pins TensorFlow 2.21 and nbgrader for Python 3.11 (any 3.11 patch release, Debian 12's 3.11.2 too)." >&2
+    echo "           Install it, or point PYTHON=/path/to/python3.11 at one. A student who only does the exercises can" >&2
+    echo "           use Python 3.11, 3.12 or 3.13 and pip install the course package (README, \"Students\")." >&2
     exit 1
 fi
 

@@ -132,8 +132,29 @@ def make_api(root: Path):
     return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
 
 
+SETUP_PACKAGE_LINE = 'COURSE_PACKAGE = ""'
+
+
+def course_package(config: Path = REPOSITORY / "_config.yml") -> str:
+    """Where an exercise's set-up cell installs the course package from: ``dlcourse @ git+<repository.url>`` of the book's
+    ``_config.yml`` (the setting that also shows the launch buttons), or ``""`` while it is unset."""
+    import yaml
+
+    url = ((yaml.safe_load(config.read_text()) or {}).get("repository") or {}).get("url") or ""
+    return f"dlcourse @ git+{url}" if url else ""
+
+
+def with_course_package(notebook_text: str, package: str) -> str:
+    """``notebook_text`` (a notebook's JSON) with the set-up cell's ``COURSE_PACKAGE`` set to ``package``."""
+    line = json.dumps(SETUP_PACKAGE_LINE)[1:-1]  # as the notebook's JSON spells it
+    if line not in notebook_text:
+        raise GradingError(f"the notebook has no set-up cell with the line {SETUP_PACKAGE_LINE!r}")
+    return notebook_text.replace(line, json.dumps(f"COURSE_PACKAGE = {json.dumps(package)}")[1:-1], 1)
+
+
 def generate_student_notebooks(root: Path, names: list[str] | None = None, destination: Path = CHAPTERS) -> list[Path]:
-    """Run ``nbgrader generate_assignment`` for each assignment and copy the result to ``destination``.
+    """Run ``nbgrader generate_assignment`` for each assignment and copy the result to ``destination``, its set-up cell
+    installing the course package from :func:`course_package`.
 
     ``root`` is a scratch workspace. Returns the written notebook paths
     ``destination/<assignment>/exercises.ipynb``.
@@ -149,6 +170,6 @@ def generate_student_notebooks(root: Path, names: list[str] | None = None, desti
             raise GradingError(f"nbgrader generate_assignment failed for {name}:\n{result.get('error') or result.get('log')}")
         target = destination / name / NOTEBOOK
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(root / "release" / name / NOTEBOOK, target)
+        target.write_text(with_course_package((root / "release" / name / NOTEBOOK).read_text(), course_package()))
         written.append(target)
     return written
