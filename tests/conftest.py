@@ -19,6 +19,17 @@ CHAPTER_1 = "01_gradient_descent"
 TOC_FILES = re.findall(r"file:\s*(\S+)", (REPOSITORY / "_toc.yml").read_text())
 
 
+def copy_of_the_working_tree(destination: Path) -> None:
+    """The repository's files as they are now (tracked and new, not ignored: no .venv, no _build)."""
+    listing = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPOSITORY,
+                             capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, listing):
+        source = REPOSITORY / name
+        if source.is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+
+
 def solution_notebook(assignment: str = CHAPTER_1) -> nbformat.NotebookNode:
     """The instructor's master notebook of ``assignment``."""
     return nbformat.read(SOLUTIONS / assignment / NOTEBOOK, as_version=4)

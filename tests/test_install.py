@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import CHAPTER_1, REPOSITORY, solution_notebook, write_submission
+from conftest import CHAPTER_1, copy_of_the_working_tree, solution_notebook, write_submission
 
 pytestmark = pytest.mark.install
 
@@ -27,17 +27,6 @@ def ordinary_user() -> str:
     except KeyError:
         subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", ORDINARY_USER], check=True)
     return ORDINARY_USER
-
-
-def copy_of_the_working_tree(destination: Path) -> None:
-    """The repository's files as they are now (tracked and new, not ignored: no .venv, no _build)."""
-    listing = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPOSITORY,
-                             capture_output=True, check=True).stdout.decode().split("\0")
-    for name in filter(None, listing):
-        source = REPOSITORY / name
-        if source.is_file():
-            (destination / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, destination / name)
 
 
 def test_debians_python_installs_the_lock_as_an_ordinary_user_and_grades_a_submission():

@@ -148,13 +148,14 @@ def _distribution(distribution: str, parameter: float):
 
 
 def judge_sample(sample, shape: tuple, distribution: str, parameter: float, what: str, reference: str, mode: str = "fan_in",
-                 alpha: float = 1e-5, scale: float | None = None) -> None:
+                 alpha: float = 1e-5, scale: float | None = None, *, fans: tuple[int, int]) -> None:
     """Fail unless ``sample`` (of ``shape``) is a credible draw from the initializer's exact distribution.
 
     Tests, in order: shape and finiteness; the support (uniform: [-limit,
     limit]; truncated normal: [-2 sigma, 2 sigma]); mean and standard
     deviation within 5 standard errors; Kolmogorov-Smirnov at level ``alpha``.
-    ``mode`` and ``scale`` (the initializer's) let a failure name the mistake that explains it.
+    ``mode``, ``scale`` (the initializer's) and ``fans`` (Keras's (fan_in, fan_out) of ``shape``, computed when the case is
+    built, so that judging needs no Keras) let a failure name the mistake that explains it.
     A sample that leaves the support but stops where Keras's distribution stops, in units of its own
     standard deviation, has the right shape at another scale: the standard deviation test then speaks first.
     """
@@ -189,7 +190,7 @@ def judge_sample(sample, shape: tuple, distribution: str, parameter: float, what
     if abs(sample_std - std) > 5 * std_se:
         shape_note = f" {beyond}, but they stop where Keras's distribution stops for their spread: the scale is off." if beyond else ""
         fail(f"{header}: its standard deviation is {sample_std:.6g}, expected {std:.6g} (ratio {sample_std / std:.4f}; "
-             f"{n} values, 5 standard errors = {5 * std_se:.2g}).{shape_note}{_ratio_hint(sample_std / std, distribution, shape, mode, scale)}")
+             f"{n} values, 5 standard errors = {5 * std_se:.2g}).{shape_note}{_ratio_hint(sample_std / std, distribution, fans, mode, scale)}")
     if beyond:
         fail(f"{header}: {beyond}.")
     if mean_error > 5:
@@ -247,7 +248,7 @@ def _support_hint(flat: np.ndarray, distribution: str) -> str | None:
     return f" Likely cause: {causes[0]}" if len(causes) == 1 else " Keras re-draws every value beyond 2 sigma."
 
 
-def _ratio_hint(ratio: float, distribution: str, shape: tuple, mode: str, scale: float | None = None) -> str:
+def _ratio_hint(ratio: float, distribution: str, fans: tuple[int, int], mode: str, scale: float | None = None) -> str:
     """The cause of a standard deviation ``ratio`` times Keras's, when exactly one known mistake gives that ratio.
 
     The mistakes of the scale are those ``scale`` (when given) allows: a missing factor 2 only where it is 2.
@@ -258,7 +259,7 @@ def _ratio_hint(ratio: float, distribution: str, shape: tuple, mode: str, scale:
                                       "first, so that the truncated values have the variance scale / n."))
     if distribution == "uniform":
         known.append((1 / np.sqrt(3), "the uniform's limit is sqrt(scale / n); it must be sqrt(3 * scale / n)."))
-    fan_in, fan_out = ref.compute_fans(shape)
+    fan_in, fan_out = fans
     fans = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}
     for other, n in fans.items():
         if other != mode and n != fans[mode]:
@@ -275,9 +276,11 @@ def _ratio_hint(ratio: float, distribution: str, shape: tuple, mode: str, scale:
 
 
 def _sample_case(shape, distribution, mode, parameter, what, reference, seed, args, substitutes, scale) -> Case:
+    fans = ref.compute_fans(shape)
+
     def judge(result, _):
         __tracebackhide__ = True
-        judge_sample(result, shape, distribution, parameter, what, reference, mode, scale=scale)
+        judge_sample(result, shape, distribution, parameter, what, reference, mode, scale=scale, fans=fans)
 
     return Case(args + (CallableSpec("random_generator", {"seed": seed}),), judge, substitutes=substitutes)
 
