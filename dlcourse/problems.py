@@ -13,9 +13,14 @@ module is cheap to import and safe to use in exercise checks.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
+
+# The handwritten digits (:func:`digits`), a copy of the file scikit-learn ships.
+DIGITS = Path(__file__).resolve().parent / "data" / "digits.csv.gz"
 
 __all__ = [
     "Quadratic",
@@ -226,20 +231,33 @@ def run_gradient_descent(grad_fn: Callable[[np.ndarray], np.ndarray], x0,
 
 def digits_split(seed: int = 0, validation: int = 300, test: int = 300,
                  standardise: bool = True) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """scikit-learn's handwritten digits (1,797 8x8 images, shipped inside the package: nothing is downloaded), split at random
+    """The handwritten digits (1,797 8x8 images: :func:`digits`), split at random
     (``seed``) into {"train", "validation", "test"}: (X float64 (n, 64) standardised with the training set's mean and std
     per pixel (a pixel constant over the training set is only centred), y int64 (n,) in 0..9).
 
     ``standardise=False``: the same split with the raw pixel intensities (0 to 16), e.g. to show the images.
     """
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    order = np.random.default_rng(seed).permutation(len(digits.target))
+    images, labels = digits()
+    order = np.random.default_rng(seed).permutation(len(labels))
     parts = {"test": order[:test], "validation": order[test:test + validation], "train": order[test + validation:]}
-    train = digits.data[parts["train"]]
+    train = images[parts["train"]]
     mean, std = train.mean(axis=0), train.std(axis=0)
     std[std == 0] = 1.0
     if not standardise:
         mean, std = 0.0, 1.0
-    return {name: ((digits.data[idx] - mean) / std, digits.target[idx].astype(np.int64)) for name, idx in parts.items()}
+    return {name: ((images[idx] - mean) / std, labels[idx]) for name, idx in parts.items()}
+
+
+@functools.cache
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    table = np.loadtxt(DIGITS, delimiter=",")
+    return table[:, :-1], table[:, -1].astype(np.int64)
+
+
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    """The optical recognition of handwritten digits data (UCI; E. Alpaydin and C. Kaynak, 1998), as scikit-learn ships it
+    (``sklearn.datasets.load_digits``; the tests compare): images float64 (1797, 64), pixel intensities 0 to 16, and labels
+    int64 (1797,) in 0..9. The file ships inside the course package (``dlcourse/data/digits.csv.gz``, 58 kB), so that a
+    student's environment needs no scikit-learn; nothing is downloaded. Fresh copies at each call."""
+    images, labels = _digits()
+    return images.copy(), labels.copy()

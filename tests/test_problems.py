@@ -209,3 +209,17 @@ def test_confusion_matrix_and_image_grid_draw_what_they_are_given():
     assert [ax.get_title() for ax in axes.ravel()[:5]] == list("abcde") and not axes.ravel()[5].images
     np.testing.assert_array_equal(axes[0, 0].images[0].get_array(), images[0].reshape(8, 8))
     plt.close("all")
+
+
+def test_the_shipped_digits_are_scikit_learns():
+    """dlcourse/data/digits.csv.gz is the file scikit-learn ships: the same images, labels and dtypes as load_digits."""
+    from sklearn.datasets import load_digits
+
+    from dlcourse.problems import digits
+
+    images, labels = digits()
+    expected = load_digits()
+    assert images.dtype == np.float64 and labels.dtype == np.int64 and images.shape == (1797, 64)
+    assert np.array_equal(images, expected.data) and np.array_equal(labels, expected.target)
+    images[0, 0] = -1.0  # a caller's change does not reach the next caller
+    assert digits()[0][0, 0] == expected.data[0, 0]

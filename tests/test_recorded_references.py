@@ -6,6 +6,8 @@ catalogued mistakes) is tested per chapter, in ``test_grading_chNN.py`` (``asser
 from __future__ import annotations
 
 import ast
+import io
+import pickle
 import re
 import types
 
@@ -37,8 +39,29 @@ def test_the_recording_is_up_to_date(shipped):
 
 def test_the_recording_is_package_data_of_the_course():
     pyproject = (REPOSITORY / "pyproject.toml").read_text()
-    assert re.search(r'\[tool\.setuptools\.package-data\]\s*dlcourse = \["data/\*\.pkl"\]', pyproject)
+    assert re.search(r"\[tool\.setuptools\.package-data\]\s*dlcourse = \[\"data/\*\.pkl\"", pyproject)
     assert recording.RECORDING.parent == REPOSITORY / "dlcourse" / "data" and recording.RECORDING.suffix == ".pkl"
+
+
+def test_the_recording_holds_data_and_names_only(shipped):
+    """No bytecode and nothing from TensorFlow: every class or function the file names is the course's, NumPy's or a
+    builtin (so it loads on every Python the package supports), and a judge is rebuilt from the installed module's code."""
+    named = []
+
+    class Listing(pickle.Unpickler):
+        def find_class(self, module, name):
+            named.append(f"{module}.{name}")
+            return super().find_class(module, name)
+
+    Listing(io.BytesIO(shipped[1])).load()
+    assert named and all(name.startswith(recording.LOADABLE) for name in named), sorted(set(named))
+    assert "dlcourse.checks.recording.nested_function" in named
+    assert not [name for name in named if "CodeType" in name or "cloudpickle" in name or "FunctionType" in name]
+    judge = next(iter(shipped[0].values()))[0].runs[0].cases[0].judge
+    assert judge.__code__ is next(c for c in recording._nested_codes(recording._outer_function(judge.__module__, judge.__qualname__).__code__)
+                                  if c.co_qualname == judge.__qualname__)
+    with pytest.raises(pickle.UnpicklingError, match="which a recording may not hold"):
+        recording.loads(pickle.dumps(types.SimpleNamespace()))
 
 
 def test_a_changed_reference_or_judge_changes_the_fingerprint():

@@ -19,6 +19,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import tomllib
 from importlib import metadata
 from pathlib import Path
 
@@ -28,7 +29,6 @@ from packaging.requirements import Requirement
 
 STUDENT_REQUIREMENTS = REPOSITORY / "binder" / "requirements.txt"
 LOCK = REPOSITORY / "requirements.lock"
-DIRECT_NEEDS = {"numpy", "scipy", "scikit-learn", "matplotlib", "cloudpickle"}
 INSTRUCTOR_ONLY = {"tensorflow", "keras", "nbgrader"}
 PLATFORMS = ["manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64"]
 
@@ -36,6 +36,11 @@ PLATFORMS = ["manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x8
 def canonical(name: str) -> str:
     """A project's name as the package index compares names (PEP 503): ``Jinja2`` -> ``jinja2``, ``ml_dtypes`` -> ``ml-dtypes``."""
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+# what the course package needs (pyproject.toml's dependencies: the student's; the instructor's are an extra)
+DIRECT_NEEDS = {canonical(Requirement(text).name)
+                for text in tomllib.loads((REPOSITORY / "pyproject.toml").read_text())["project"]["dependencies"]}
 
 
 def pins(path: Path) -> dict[str, str]:

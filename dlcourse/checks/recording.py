@@ -6,7 +6,10 @@ plans every exercise notebook's *visible* check calls (the test cells of the
 student notebook: no hidden test) and stores, for each call, the cases
 :func:`~dlcourse.checks.cases.run_check` received: inputs and judges, the
 judges holding the references. The file ships inside the package
-(:data:`RECORDING`), written with cloudpickle.
+(:data:`RECORDING`), a pickle of data only (:func:`dumps`): a judge, a function
+nested in a check, is stored as its qualified name and the values it closes
+over, and rebuilt from the installed check module's own code when loaded, so
+the file holds no bytecode and loads on any Python the package supports.
 
 Each ``check_*`` a notebook calls is wrapped in :func:`recorded`. Where
 TensorFlow can be imported, the check runs live as before; where it cannot
@@ -22,8 +25,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import importlib
 import importlib.util
+import inspect
+import io
 import os
+import pickle
 import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -260,14 +267,73 @@ def _replay(name: str, args: tuple, kwargs: dict) -> None:
 def load() -> dict:
     """The recorded visible checks ({check name: [RecordedCall]}), read once."""
     if _State.loaded is None:
-        import pickle
-
-        import cloudpickle  # noqa: F401 - the recording's judges are cloudpickled functions
-
         if not RECORDING.is_file():
             raise ImportError(f"the recorded references {RECORDING} are missing from the course package: reinstall it")
-        _State.loaded = pickle.loads(RECORDING.read_bytes())
+        _State.loaded = loads(RECORDING.read_bytes())
     return _State.loaded
+
+
+# What a recording may name: the course's classes and functions, NumPy's arrays and scalars, and Python's builtins.
+LOADABLE = ("dlcourse.", "numpy.", "builtins.", "copyreg.")
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if not f"{module}.".startswith(LOADABLE):
+            raise pickle.UnpicklingError(f"the recorded references name {module}.{name}, which a recording may not hold")
+        return super().find_class(module, name)
+
+
+def loads(data: bytes) -> dict:
+    """A recording from the bytes :func:`dumps` wrote: only what :data:`LOADABLE` lists can be named in it."""
+    return _Unpickler(io.BytesIO(data)).load()
+
+
+class _Pickler(pickle.Pickler):
+    """A pickler that stores a nested function (a judge) by name and closure (:func:`nested_function` rebuilds it)."""
+
+    def reducer_override(self, obj):
+        if isinstance(obj, types.FunctionType) and "<locals>" in obj.__qualname__:
+            code = obj.__code__
+            twins = [c for c in _nested_codes(_outer_function(obj.__module__, obj.__qualname__).__code__) if c.co_qualname == code.co_qualname]
+            closure = {name: cell.cell_contents for name, cell in zip(code.co_freevars, obj.__closure__ or ())}
+            return nested_function, (obj.__module__, obj.__qualname__, twins.index(code), closure, obj.__defaults__, obj.__kwdefaults__)
+        return NotImplemented
+
+
+def dumps(recorded: dict) -> bytes:
+    """``recorded`` as the bytes of :data:`RECORDING`: data, and judges by name and closure (no bytecode)."""
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=5).dump(recorded)
+    return buffer.getvalue()
+
+
+def _outer_function(module: str, qualname: str) -> types.FunctionType:
+    """The module-level function (undecorated) in which the nested function ``module.qualname`` is defined."""
+    outer: Any = importlib.import_module(module)
+    for part in qualname.split(".<locals>.")[0].split("."):
+        outer = getattr(outer, part)
+    return inspect.unwrap(outer)
+
+
+def _nested_codes(code: types.CodeType) -> Iterator[types.CodeType]:
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            yield constant
+            yield from _nested_codes(constant)
+
+
+def nested_function(module: str, qualname: str, index: int, closure: dict, defaults, kwdefaults) -> types.FunctionType:
+    """The nested function ``module.qualname`` (the ``index``-th of that name: lambdas share one), rebuilt from the installed
+    module's code with the recorded ``closure`` ({free variable: value}) and defaults."""
+    twins = [c for c in _nested_codes(_outer_function(module, qualname).__code__) if c.co_qualname == qualname]
+    if index >= len(twins) or set(twins[index].co_freevars) != set(closure):
+        raise ImportError(f"the recorded references do not match the installed checks ({qualname}): reinstall the course package")
+    code = twins[index]
+    function = types.FunctionType(code, importlib.import_module(module).__dict__, code.co_name, defaults,
+                                  tuple(types.CellType(closure[name]) for name in code.co_freevars))
+    function.__kwdefaults__, function.__qualname__ = kwdefaults, qualname
+    return function
 
 
 @contextmanager

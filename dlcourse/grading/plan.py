@@ -173,18 +173,14 @@ def record_visible_checks(solutions: Path = SOLUTIONS, chapters: Path = CHAPTERS
 
 
 def write_recording(recorded: dict, path: Path) -> bool:
-    """Write ``recorded`` (cloudpickled) to ``path`` unless the file there already records the same calls, judges and
-    references (:func:`~dlcourse.checks.recording.recording_fingerprints`); whether it wrote."""
-    import pickle
+    """Write ``recorded`` (:func:`~dlcourse.checks.recording.dumps`) to ``path`` unless the file there already records the
+    same calls, judges and references (:func:`~dlcourse.checks.recording.recording_fingerprints`); whether it wrote."""
+    from dlcourse.checks.recording import dumps, loads, recording_fingerprints
 
-    import cloudpickle
-
-    from dlcourse.checks.recording import recording_fingerprints
-
-    if path.is_file() and recording_fingerprints(pickle.loads(path.read_bytes())) == recording_fingerprints(recorded):
+    if path.is_file() and recording_fingerprints(loads(path.read_bytes())) == recording_fingerprints(recorded):
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(cloudpickle.dumps(recorded, protocol=5))
+    path.write_bytes(dumps(recorded))
     return True
 
 
