@@ -192,7 +192,7 @@ def _with_schedules_built(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
 class _State:
     depth = 0  # how many recorded checks are running (a check that calls another is one check)
     recording: dict | None = None  # check name -> [RecordedCall], while record() runs
-    loaded: dict | None = None
+    loaded: dict | None = None  # check name -> its calls, or their bytes until first asked for
 
 
 def tensorflow_importable() -> bool:
@@ -254,7 +254,7 @@ def _recorded_call(name: str, args: tuple, kwargs: dict, runs: list) -> Recorded
 
 def _replay(name: str, args: tuple, kwargs: dict) -> None:
     __tracebackhide__ = True
-    for call in load().get(name, []):
+    for call in recorded_calls(name):
         if all(isinstance(p, int) and p < len(args) or p in kwargs for p in call.student) and _others(args, kwargs, call.student) == call.arguments:
             for run in call.runs:
                 cases.run_check(tuple(_argument(args, kwargs, p) for p in run.functions), run.cases, run.success)
@@ -264,13 +264,17 @@ def _replay(name: str, args: tuple, kwargs: dict) -> None:
                       "the course's full environment (README, Set-up) or `pip install tensorflow==2.21.0`")
 
 
-def load() -> dict:
-    """The recorded visible checks ({check name: [RecordedCall]}), read once."""
+def recorded_calls(name: str) -> list[RecordedCall]:
+    """The recorded visible calls of the check ``name``, decoded when first asked for (a check's calls import its module
+    only: the first check of a chapter does not wait for the others')."""
     if _State.loaded is None:
         if not RECORDING.is_file():
             raise ImportError(f"the recorded references {RECORDING} are missing from the course package: reinstall it")
-        _State.loaded = loads(RECORDING.read_bytes())
-    return _State.loaded
+        _State.loaded = _Unpickler(io.BytesIO(RECORDING.read_bytes())).load()
+    calls = _State.loaded.get(name, [])
+    if isinstance(calls, bytes):
+        calls = _State.loaded[name] = _Unpickler(io.BytesIO(calls)).load()
+    return calls
 
 
 # What a recording may name: the course's classes and functions, NumPy's arrays and scalars, and Python's builtins.
@@ -285,8 +289,9 @@ class _Unpickler(pickle.Unpickler):
 
 
 def loads(data: bytes) -> dict:
-    """A recording from the bytes :func:`dumps` wrote: only what :data:`LOADABLE` lists can be named in it."""
-    return _Unpickler(io.BytesIO(data)).load()
+    """A whole recording ({check name: [RecordedCall]}) from the bytes :func:`dumps` wrote: only what :data:`LOADABLE` lists
+    can be named in it."""
+    return {name: _Unpickler(io.BytesIO(calls)).load() for name, calls in _Unpickler(io.BytesIO(data)).load().items()}
 
 
 class _Pickler(pickle.Pickler):
@@ -302,10 +307,14 @@ class _Pickler(pickle.Pickler):
 
 
 def dumps(recorded: dict) -> bytes:
-    """``recorded`` as the bytes of :data:`RECORDING`: data, and judges by name and closure (no bytecode)."""
-    buffer = io.BytesIO()
-    _Pickler(buffer, protocol=5).dump(recorded)
-    return buffer.getvalue()
+    """``recorded`` as the bytes of :data:`RECORDING`: data, and judges by name and closure (no bytecode); each check's calls
+    apart, so that :func:`recorded_calls` decodes only the check it runs."""
+    def one(calls: list) -> bytes:
+        buffer = io.BytesIO()
+        _Pickler(buffer, protocol=5).dump(calls)
+        return buffer.getvalue()
+
+    return pickle.dumps({name: one(calls) for name, calls in sorted(recorded.items())}, protocol=5)
 
 
 def _outer_function(module: str, qualname: str) -> types.FunctionType:
