@@ -248,3 +248,209 @@ def adamw_decay_after_update(params: list, grads: list, state: dict, learning_ra
                              float32_beta_powers: bool = True):
     """AdamW with the decay applied after the Adam step instead of before it."""
     return _adam(params, grads, state, learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay, "keras", float32_beta_powers, decay_after=True)
+
+
+# ----------------------------------------------------------------------------- Lion, Lamb, Adafactor and Muon
+#
+# Keras 3.15's optimizers of the 2020s. Two roundings decide the last bits, as for Adam above: a constant Keras
+# passes through ``ops.cast(constant, variable.dtype)`` (Lion's betas, the betas of Lamb's and Muon's bias corrections,
+# Adafactor's epsilon_2, every weight decay) is first made a float32 tensor, so it is the float32 number even for
+# float64 variables; these functions round it so themselves (:func:`_keras_cast`; rounding a float32 number again
+# changes nothing). A constant Keras combines with a tensor as a plain Python number (``1 - beta_1`` in Lamb,
+# epsilons, Muon's momentum and coefficients) is used as given, in the dtype of the parameter. The learning rate is
+# the caller's, as everywhere in this module: Keras stores it in float32, pass ``float(np.float32(lr))``.
+# Keras's update counter starts at 0 and its update step uses ``t = iterations + 1``: t = 1 on the first update.
+# Keras's ``clipnorm``/``clipvalue``/``global_clipnorm``, EMA, gradient accumulation and loss scaling, which act
+# before or around these updates, are not part of them (clip the gradients first, e.g. :func:`clip_by_global_norm`).
+
+
+def _keras_cast(value: float, like: np.ndarray):
+    """``ops.cast(value, like.dtype)`` of a Python float: rounded to float32 first, then in ``like``'s dtype (0.9 -> 0.8999999761...)."""
+    return like.dtype.type(np.float32(value))
+
+
+def _keras_weight_decay(p: np.ndarray, weight_decay: float | None, learning_rate: float) -> np.ndarray:
+    """Keras's decoupled weight decay, applied to every variable before its update: p - p * wd * lr (wd in float32; None: none)."""
+    if weight_decay is None:
+        return p
+    return p - p * _keras_cast(weight_decay, p) * _as_dtype(learning_rate, p)
+
+
+def _rms(x: np.ndarray):
+    """sqrt(mean(x^2)) over the whole tensor (Adafactor's RMS)."""
+    return np.sqrt(np.mean(np.square(x)))
+
+
+def lion_init(params: list) -> list:
+    """Lion's state: the momentum m of every parameter, 0 (Lion needs no step counter)."""
+    return zeros_init(params)
+
+
+def lion_update(params: list, grads: list, state: list, learning_rate: float, beta_1: float = 0.9, beta_2: float = 0.99,
+                weight_decay: float | None = None):
+    """``keras.optimizers.Lion``: theta <- theta - lr sign(beta_1 m + (1 - beta_1) g); then m <- beta_2 m + (1 - beta_2) g.
+
+    beta_1 interpolates the direction of this step, beta_2 (0.99) is the decay of the momentum that is kept. Both betas
+    are the float32 numbers (``ops.cast``) and 1 - beta is computed from them in the dtype of the parameter; sign(0) = 0.
+    ``weight_decay`` (Keras default None): theta <- theta - theta wd lr before the step (decoupled, wd in float32).
+    """
+    new_params, new_state = [], []
+    for p, g, m in zip(params, grads, state):
+        g = np.asarray(g, dtype=p.dtype)
+        lr, b1, b2 = _as_dtype(learning_rate, p), _keras_cast(beta_1, p), _keras_cast(beta_2, p)
+        p = _keras_weight_decay(p, weight_decay, learning_rate)
+        new_params.append(p - lr * np.sign(m * b1 + g * (1 - b1)))
+        new_state.append(m * b2 + g * (1 - b2))
+    return new_params, new_state
+
+
+def lamb_init(params: list) -> dict:
+    """Lamb's state: the update count t (0) and per parameter the moments (m, v), 0."""
+    return {"t": 0, "moments": [(np.zeros_like(p), np.zeros_like(p)) for p in params]}
+
+
+def lamb_update(params: list, grads: list, state: dict, learning_rate: float, beta_1: float = 0.9, beta_2: float = 0.999,
+                epsilon: float = 1e-7, weight_decay: float | None = None):
+    """``keras.optimizers.Lamb``: Adam's direction u, rescaled per tensor by the trust ratio ||theta|| / ||u||.
+
+    m <- m + (g - m)(1 - beta_1); v <- v + (g^2 - v)(1 - beta_2) (1 - beta exact); with t = 1 on the first update,
+    u = (m / (1 - beta_1^t)) / (sqrt(v / (1 - beta_2^t)) + epsilon): epsilon added to the square root of the
+    *bias-corrected* v (unlike Keras's Adam), the betas of the powers in float32.
+    ratio = ||theta|| / ||u|| (Frobenius norms of the whole tensor, biases included), 1 if either norm is 0, not
+    clipped; theta <- theta - ratio lr u. ``weight_decay`` (default None) is Keras's decoupled decay, applied to
+    theta before everything else (so ||theta|| is the decayed one); it is not added to u as in the paper.
+    """
+    t = state["t"] + 1
+    new_params, moments = [], []
+    for p, g, (m, v) in zip(params, grads, state["moments"]):
+        g = np.asarray(g, dtype=p.dtype)
+        lr, step = _as_dtype(learning_rate, p), _as_dtype(t, p)
+        one = _as_dtype(1, p)
+        beta_1_power, beta_2_power = _keras_cast(beta_1, p) ** step, _keras_cast(beta_2, p) ** step
+        p = _keras_weight_decay(p, weight_decay, learning_rate)
+        m = m + (g - m) * _as_dtype(1 - beta_1, p)
+        v = v + (g * g - v) * _as_dtype(1 - beta_2, p)
+        update = (m / (one - beta_1_power)) / (np.sqrt(v / (one - beta_2_power)) + _as_dtype(epsilon, p))
+        w_norm, u_norm = np.sqrt(np.sum(p * p)), np.sqrt(np.sum(update * update))
+        ratio = w_norm / u_norm if w_norm > 0 and u_norm > 0 else one
+        new_params.append(p - ratio * lr * update)
+        moments.append((m, v))
+    return new_params, {"t": t, "moments": moments}
+
+
+def adafactor_init(params: list) -> dict:
+    """Adafactor's state: the update count t (0) and per parameter (r, c, v), 0.
+
+    A parameter with ndim >= 2 is factored over its last two axes: r has shape ``p.shape[:-1]`` (the row means),
+    c ``p.shape[:-2] + p.shape[-1:]`` (the column means); one with ndim < 2 has r = c = None. Keras also keeps v,
+    shaped like the parameter, for every parameter (for a factored one it only stores the product of r and c).
+    """
+    def factors(p):
+        if p.ndim < 2:
+            return None, None
+        return np.zeros(p.shape[:-1], dtype=p.dtype), np.zeros(p.shape[:-2] + p.shape[-1:], dtype=p.dtype)
+
+    return {"t": 0, "moments": [(*factors(p), np.zeros_like(p)) for p in params]}
+
+
+def adafactor_update(params: list, grads: list, state: dict, learning_rate: float, beta_2_decay: float = -0.8,
+                     epsilon_1: float = 1e-30, epsilon_2: float = 1e-3, clip_threshold: float = 1.0, relative_step: bool = True,
+                     weight_decay: float | None = None):
+    """``keras.optimizers.Adafactor`` (no first moment): theta <- theta - alpha_t u / max(1, RMS(u) / clip_threshold).
+
+    With t = 1 on the first update: rho_t = min(lr, 1 / sqrt(t)) (the learning rate caps the paper's relative step
+    1 / sqrt(t), in place of the paper's 1e-2; Keras's ``relative_step`` flag changes nothing, the minimum is taken
+    either way); alpha_t = max(epsilon_2, RMS(theta)) rho_t (epsilon_2 in float32, RMS over the whole tensor, of
+    theta before this step); beta_2_t = 1 - t^beta_2_decay (0 at t = 1); G = g^2 + epsilon_1 (epsilon_1 added to
+    every squared gradient, before any average). ndim >= 2, factored over the last two axes:
+    r <- beta_2_t r + (1 - beta_2_t) mean(G, axis=-1), c <- beta_2_t c + (1 - beta_2_t) mean(G, axis=-2) and
+    v = (r / mean(r, axis=-1))[..., :, None] c[..., None, :], recomputed each step (not a moving average);
+    ndim < 2: v <- beta_2_t v + (1 - beta_2_t) G. u = g / sqrt(v). ``weight_decay`` (default None): Keras's
+    decoupled decay theta <- theta - theta wd lr, before the step.
+    """
+    del relative_step  # min(lr, 1 / sqrt(t)) is taken with and without it, as in Keras
+    t = state["t"] + 1
+    new_params, moments = [], []
+    for p, g, (r, c, v) in zip(params, grads, state["moments"]):
+        g = np.asarray(g, dtype=p.dtype)
+        lr, step, one = _as_dtype(learning_rate, p), _as_dtype(t, p), _as_dtype(1, p)
+        p = _keras_weight_decay(p, weight_decay, learning_rate)
+        rho = np.minimum(lr, one / np.sqrt(step))
+        alpha = np.maximum(_keras_cast(epsilon_2, p), _rms(p)) * rho
+        regulated = g * g + _as_dtype(epsilon_1, p)
+        beta = one - step ** _as_dtype(beta_2_decay, p)
+        if p.ndim >= 2:
+            r = beta * r + (one - beta) * np.mean(regulated, axis=-1)
+            c = beta * c + (one - beta) * np.mean(regulated, axis=-2)
+            v = (r / np.mean(r, axis=-1, keepdims=True))[..., None] * c[..., None, :]
+        else:
+            v = beta * v + (one - beta) * regulated
+        u = g / np.sqrt(v)
+        u = u / np.maximum(one, _rms(u) / _as_dtype(clip_threshold, p))
+        new_params.append(p - alpha * u)
+        moments.append((r, c, v))
+    return new_params, {"t": t, "moments": moments}
+
+
+def newton_schulz5(x: np.ndarray, steps: int = 5, a: float = 3.4445, b: float = -4.7750, c: float = 2.0315) -> np.ndarray:
+    """Keras's ``Muon.zeropower_via_newtonschulz5``: an approximate U V^T of the matrix (or stack of matrices) ``x``.
+
+    A tall matrix is transposed first (and back at the end), so X X^T is the smaller Gram matrix;
+    X <- X / (||X||_F + 1e-7) (Frobenius, so the spectral norm is at most 1); then ``steps`` times
+    A = X X^T, B = b A + (c A) A, X <- a X + B X: each singular value s becomes a s + b s^3 + c s^5.
+    """
+    a, b, c = (_as_dtype(value, x) for value in (a, b, c))
+    tall = x.shape[-2] > x.shape[-1]
+    if tall:
+        x = np.swapaxes(x, -1, -2)
+    x = x / (np.sqrt(np.sum(x * x, axis=(-2, -1), keepdims=True)) + _as_dtype(1e-7, x))
+    for _ in range(steps):
+        gram = x @ np.swapaxes(x, -1, -2)
+        x = a * x + (b * gram + (c * gram) @ gram) @ x
+    return np.swapaxes(x, -1, -2) if tall else x
+
+
+def muon_init(params: list) -> dict:
+    """Muon's state: the update count t (0) and per parameter (m, v), 0; v is used only by the AdamW path."""
+    return {"t": 0, "moments": [(np.zeros_like(p), np.zeros_like(p)) for p in params]}
+
+
+def muon_update(params: list, grads: list, state: dict, learning_rate: float, adam_beta_1: float = 0.9, adam_beta_2: float = 0.999,
+                adam_weight_decay: float | None = 0.004, epsilon: float = 1e-7, weight_decay: float | None = 0.004,
+                muon_a: float = 3.4445, muon_b: float = -4.7750, muon_c: float = 2.0315, adam_lr_ratio: float = 1,
+                momentum: float = 0.95, ns_steps: int = 5, nesterov: bool = True, rms_rate: float | None = 0.2,
+                use_adamw: list | None = None):
+    """``keras.optimizers.Muon``: 2-D parameters take the Muon step, all others Keras's AdamW step.
+
+    ``use_adamw`` (one bool per parameter) says which take AdamW; None: Keras's rule from the array alone, ndim != 2
+    (biases, scalars, and also conv kernels of ndim 3 to 5, which are not flattened). Keras also sends a 2-D variable
+    whose path contains "embedding" (``exclude_embeddings=True``, the default) or matches a regex of ``exclude_layers``
+    to AdamW: an array has no path, pass ``use_adamw`` for those. First, weight decay on every parameter:
+    theta <- theta - theta wd lr with wd = ``weight_decay`` (Muon path) or ``adam_weight_decay`` (AdamW path), both
+    0.004 by default, in float32, and the unscaled lr. Muon step: m <- m + (g + (momentum - 1) m), i.e. momentum m + g
+    (no 1 - momentum); G = g + momentum m (Nesterov) or m; O = :func:`newton_schulz5` (G, ns_steps, muon_a, muon_b,
+    muon_c); theta <- theta - ((lr O) sqrt(max(rows, cols))) rms_rate, the square root computed in float32
+    (rms_rate None: theta - lr O). AdamW step, t = 1 on the first update (counted over all updates): Keras's Adam
+    (:func:`adam_update`) with beta_1, beta_2 = adam_beta_1, adam_beta_2 and the learning rate lr adam_lr_ratio
+    (a product Keras computes in float32).
+    """
+    t = state["t"] + 1
+    adamw = [p.ndim != 2 for p in params] if use_adamw is None else list(use_adamw)
+    adam_rate = learning_rate if adam_lr_ratio == 1 else float(np.float32(learning_rate) * np.float32(adam_lr_ratio))
+    new_params, moments = [], []
+    for p, g, (m, v), to_adamw in zip(params, grads, state["moments"], adamw):
+        g = np.asarray(g, dtype=p.dtype)
+        p = _keras_weight_decay(p, adam_weight_decay if to_adamw else weight_decay, learning_rate)
+        if to_adamw:
+            p, m, v, _ = _adam_step(p, g, m, v, v, adam_rate, t, adam_beta_1, adam_beta_2, epsilon, amsgrad=False, form="keras",
+                                    float32_beta_powers=True)
+        else:
+            m = m + (g + m * _as_dtype(momentum - 1, p))
+            direction = newton_schulz5(g + _as_dtype(momentum, p) * m if nesterov else m, ns_steps, muon_a, muon_b, muon_c)
+            step = _as_dtype(learning_rate, p) * direction
+            if rms_rate is not None:
+                step = step * _as_dtype(np.sqrt(np.float32(max(p.shape[0], p.shape[1]))), p) * _as_dtype(rms_rate, p)
+            p = p - step
+        new_params.append(p)
+        moments.append((m, v))
+    return new_params, {"t": t, "moments": moments}

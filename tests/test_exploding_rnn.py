@@ -3,7 +3,7 @@
 The lesson ``chapters/04_initialization/03_exploding_gradients_and_clipping``
 states, for every seed from 0 to 4 (initial weights and batch order), that
 plain SGD with learning rate 0.1 blows up (the loss grows by more than a
-factor 10^6, most runs overflow to inf/nan) while the same run with
+factor 10^4 and ends no better than predicting 0; most runs overflow to inf/nan) while the same run with
 ``global_clipnorm=1``, ``clipnorm=1`` or ``clipvalue=0.1`` keeps every loss
 finite and ends well below the baseline loss 1 of predicting 0. Both halves
 run the lesson's own code, ``dlcourse.keras_reference.train_simple_rnn``.
@@ -17,7 +17,9 @@ from dlcourse import keras_reference
 keras = keras_reference.keras
 
 SEEDS = range(5)                # the range the lesson states
-GROWTH = 1e6                    # plain SGD: largest finite loss / first loss
+# plain SGD: largest finite loss / first loss. An exploding run is chaotic: how far the one run that does not overflow
+# (seed 0) climbs depends on the CPU's rounding order (1.1e5 on one machine, above 1e6 on another), so the bound is 1e4.
+GROWTH = 1e4
 FINAL = 0.5                     # clipped: mean of the last 50 losses
 
 CLIPPING = [

@@ -1,7 +1,7 @@
 """The visible checks' references, recorded once per release, so that a student's notebook runs its checks without TensorFlow.
 
 A check's references (what Keras computes on the check's inputs) are the
-same for every student. When the course is built, ``course record``
+same for every student. When the course is built, ``course generate``
 plans every exercise notebook's *visible* check calls (the test cells of the
 student notebook: no hidden test) and stores, for each call, the cases
 :func:`~dlcourse.checks.cases.run_check` received: inputs and judges, the
@@ -233,7 +233,6 @@ def recorded(check: Callable) -> Callable:
             _State.recording.setdefault(check.__name__, []).append(_recorded_call(check.__name__, args, kwargs, runs))
         return result
 
-    wrapper.__wrapped_check__ = check
     return wrapper
 
 
