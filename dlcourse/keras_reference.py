@@ -63,13 +63,18 @@ class ShiftedSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def optimizer_trajectories(optimizer, gradient: Callable[[list], list], params0: list, num_steps: int,
-                           dtype=np.float64) -> list[np.ndarray]:
+                           dtype=np.float64, names: list[str] | None = None) -> list[np.ndarray]:
     """Run a Keras ``optimizer`` for ``num_steps`` updates on variables of ``dtype`` starting at ``params0``.
 
     ``gradient`` maps the list of current parameter arrays to their gradients.
+    ``names``: ``keras.Variable``s of these names (an optimizer that reads ``variable.path``, as Muon does to route
+    embeddings to its AdamW), else plain ``tf.Variable``s.
     Returns one array of ``dtype`` and shape ``(num_steps + 1, *p.shape)`` per parameter.
     """
-    variables = [tf.Variable(np.asarray(p, dtype=dtype)) for p in params0]
+    if names is None:
+        variables = [tf.Variable(np.asarray(p, dtype=dtype)) for p in params0]
+    else:
+        variables = [keras.Variable(np.asarray(p, dtype=dtype), name=name) for p, name in zip(params0, names)]
     history = [[v.numpy().copy() for v in variables]]
     for _ in range(num_steps):
         grads = gradient([v.numpy() for v in variables])

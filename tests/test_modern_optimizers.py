@@ -48,21 +48,12 @@ PROBLEMS = {"default": default_problem, "matrix": matrix_problem}
 def keras_run(optimizer, problem, names: list[str] | None = None) -> list[np.ndarray]:
     """The Keras ``optimizer``'s trajectories on ``problem``, in the dtype of its starts.
 
-    ``names``: run on ``keras.Variable``s with these names, as Muon needs (it reads ``variable.path``, which a plain
-    ``tf.Variable`` of :func:`dlcourse.keras_reference.optimizer_trajectories` does not have).
+    ``names``: run on ``keras.Variable``s with these names, as Muon needs (it reads ``variable.path``).
     """
     curvatures, minima, starts = problem
     gradient = quadratic_gradients(curvatures, minima)
     dtype = starts[0].dtype
-    if names is None:
-        return ref.optimizer_trajectories(optimizer, gradient, starts, NUM_STEPS, dtype=dtype)
-    variables = [keras.Variable(np.asarray(p, dtype=dtype), name=name) for p, name in zip(starts, names)]
-    history = [[v.numpy().copy() for v in variables]]
-    for _ in range(NUM_STEPS):
-        grads = gradient([v.numpy() for v in variables])
-        optimizer.apply_gradients([(tf.constant(np.asarray(g, dtype=dtype)), v) for g, v in zip(grads, variables)])
-        history.append([v.numpy().copy() for v in variables])
-    return [np.stack([h[i] for h in history]) for i in range(len(variables))]
+    return ref.optimizer_trajectories(optimizer, gradient, starts, NUM_STEPS, dtype=dtype, names=names)
 
 
 def numpy_run(init, update, problem, learning_rate: float, **hyper) -> list[np.ndarray]:
