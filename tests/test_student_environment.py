@@ -1,6 +1,7 @@
 """A student's environment without TensorFlow: the course's wheel, installed by the exercise notebooks' own set-up cell.
 
-The wheel is built from this checkout; a new virtual environment gets the student's pins (``binder/requirements.txt``)
+The wheel is built from this checkout; a new virtual environment, on each of this machine's Python 3.11 releases
+(Debian 12's 3.11.2 among them), gets the student's pins (``binder/requirements.txt``)
 and a Jupyter kernel, not the course package and not TensorFlow. Every exercise notebook, its solutions filled in and its
 test cells as the student has them, runs there top to bottom in a real kernel: its set-up cell installs the wheel
 (``DLCOURSE_PACKAGE``), and every check passes on the recorded references. A wrong answer gets its diagnosis there too.
@@ -44,15 +45,20 @@ def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
     return result
 
 
-@pytest.fixture(scope="module")
-def student_environment(tmp_path_factory) -> tuple[Path, Path]:
-    """(the new environment's python, the course's wheel)."""
+# This machine's two CPython 3.11 releases: the one running the tests, and Debian 12's own (3.11.2).
+INTERPRETERS = [pytest.param(Path(sys.executable), id="this-python"), pytest.param(Path("/usr/bin/python3.11"), id="debian-python3.11")]
+
+
+@pytest.fixture(scope="module", params=INTERPRETERS)
+def student_environment(request, tmp_path_factory) -> tuple[Path, Path]:
+    """(the new environment's python, the course's wheel), on each of :data:`INTERPRETERS`."""
+    assert request.param.exists(), f"{request.param} is missing (Debian's python3.11 and python3.11-venv packages)"
     root = tmp_path_factory.mktemp("student")
     copy_of_the_working_tree(root / "course")  # setuptools builds in the source tree
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", "--wheel-dir", str(root / "wheel"),
          str(root / "course")])
     wheel = next((root / "wheel").glob("dlcourse-*.whl"))
-    run([sys.executable, "-m", "venv", str(root / "venv")])
+    run([str(request.param), "-m", "venv", str(root / "venv")])
     python = root / "venv" / "bin" / "python"
     # the student's pins, and a kernel to execute notebooks with (at the lock's versions)
     run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", str(REPOSITORY / "binder" / "requirements.txt"),
@@ -67,9 +73,9 @@ def test_the_wheel_ships_the_recorded_references_and_no_tensorflow(student_envir
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
     assert not [line for line in requires if "tensorflow" in line or "nbgrader" in line], requires
-    found = run([str(python), "-c", "import importlib.util as u; print([u.find_spec(m) is None for m in ('tensorflow', 'keras', 'dlcourse')])"],
-                cwd=wheel.parent)
-    assert found.stdout.strip() == "[True, True, True]", found.stdout
+    found = run([str(python), "-c", "import importlib.util as u, sys; print([u.find_spec(m) is None for m in ('tensorflow', 'keras', 'dlcourse')], "
+                                    "sys.version_info[:2])"], cwd=wheel.parent)
+    assert found.stdout.strip() == "[True, True, True] (3, 11)", found.stdout
 
 
 def test_every_exercise_runs_there_from_its_set_up_cell_and_a_wrong_answer_gets_its_diagnosis(student_environment, tmp_path):
