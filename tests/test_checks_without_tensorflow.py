@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import environment
+from conftest import WITHOUT_TENSORFLOW, environment
 
 IMPORT_EVERY_CHECK = """
 import importlib, pkgutil, sys
@@ -29,12 +29,6 @@ def test_importing_every_check_module_imports_no_tensorflow():
     count, imported = result.stdout.split(" ", 1)
     assert int(count) >= 10 and imported.strip() == "[]", result.stdout
 
-
-BLOCK_TENSORFLOW = """
-import sys
-sys.modules["tensorflow"] = None  # as where TensorFlow is not installed
-sys.modules["keras"] = None
-"""
 CALL_A_CHECK = """
 import numpy as np
 from dlcourse.checks.gradient_descent import check_mse_loss, regression_case
@@ -48,7 +42,7 @@ except ImportError as error:
 
 
 def test_without_tensorflow_a_visible_check_replays_its_references_and_another_says_what_is_missing():
-    result = run(BLOCK_TENSORFLOW + IMPORT_EVERY_CHECK + CALL_A_CHECK + "print(sys.modules['tensorflow'])")
+    result = run(WITHOUT_TENSORFLOW + IMPORT_EVERY_CHECK + CALL_A_CHECK + "print(sys.modules['tensorflow'])")
     assert result.returncode == 0, result.stderr
     assert "mse_loss matches TensorFlow on 3 problems" in result.stdout, result.stdout
     assert "ImportError: check_mse_loss was called with arguments the exercise notebook does not use" in result.stdout, result.stdout
@@ -56,7 +50,7 @@ def test_without_tensorflow_a_visible_check_replays_its_references_and_another_s
 
 
 def test_without_tensorflow_a_wrong_function_gets_its_diagnosis():
-    result = run(BLOCK_TENSORFLOW + textwrap.dedent("""
+    result = run(WITHOUT_TENSORFLOW + textwrap.dedent("""
         import numpy as np
         from dlcourse.checks.compare import CheckFailed
         from dlcourse.checks.gradient_descent import check_mse_loss

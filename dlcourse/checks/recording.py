@@ -137,7 +137,7 @@ def _feed(digest, value: Any, active: set[int]) -> None:  # noqa: C901 - one bra
             _feed(digest, value.__defaults__, active)
             _feed(digest, value.__kwdefaults__, active)
             _feed(digest, [cell.cell_contents for cell in value.__closure__ or ()], active)
-            _feed(digest, {name: value.__globals__[name] for name in _global_names(code) if name in value.__globals__}, active)
+            _feed(digest, {name: value.__globals__[name] for name in cases.referenced_names(value) if name in value.__globals__}, active)
         elif isinstance(value, types.CodeType):
             put("code", value.co_code, value.co_names, value.co_varnames)
             _feed(digest, value.co_consts, active)
@@ -154,14 +154,6 @@ def _feed(digest, value: Any, active: set[int]) -> None:  # noqa: C901 - one bra
             put("repr", type(value).__qualname__, repr(value))
     finally:
         active.discard(id(value))
-
-
-def _global_names(code: types.CodeType) -> set[str]:
-    names = set(code.co_names)
-    for constant in code.co_consts:
-        if isinstance(constant, types.CodeType):
-            names |= _global_names(constant)
-    return names
 
 
 # ----------------------------------------------------------------------------- which arguments are the student's
@@ -299,9 +291,9 @@ class _Pickler(pickle.Pickler):
     def reducer_override(self, obj):
         if isinstance(obj, types.FunctionType) and "<locals>" in obj.__qualname__:
             code = obj.__code__
-            twins = [c for c in _nested_codes(_outer_function(obj.__module__, obj.__qualname__).__code__) if c.co_qualname == code.co_qualname]
+            index = _codes_named(obj.__module__, obj.__qualname__).index(code)
             closure = {name: cell.cell_contents for name, cell in zip(code.co_freevars, obj.__closure__ or ())}
-            return nested_function, (obj.__module__, obj.__qualname__, twins.index(code), closure, obj.__defaults__, obj.__kwdefaults__)
+            return nested_function, (obj.__module__, obj.__qualname__, index, closure, obj.__defaults__, obj.__kwdefaults__)
         return NotImplemented
 
 
@@ -314,6 +306,11 @@ def dumps(recorded: dict) -> bytes:
         return buffer.getvalue()
 
     return pickle.dumps({name: one(calls) for name, calls in sorted(recorded.items())}, protocol=5)
+
+
+def _codes_named(module: str, qualname: str) -> list[types.CodeType]:
+    """The code objects of the nested functions ``module.qualname``, in the order of the source (lambdas share a name)."""
+    return [c for c in _nested_codes(_outer_function(module, qualname).__code__) if c.co_qualname == qualname]
 
 
 def _outer_function(module: str, qualname: str) -> types.FunctionType:
@@ -334,7 +331,7 @@ def _nested_codes(code: types.CodeType) -> Iterator[types.CodeType]:
 def nested_function(module: str, qualname: str, index: int, closure: dict, defaults, kwdefaults) -> types.FunctionType:
     """The nested function ``module.qualname`` (the ``index``-th of that name: lambdas share one), rebuilt from the installed
     module's code with the recorded ``closure`` ({free variable: value}) and defaults."""
-    twins = [c for c in _nested_codes(_outer_function(module, qualname).__code__) if c.co_qualname == qualname]
+    twins = _codes_named(module, qualname)
     if index >= len(twins) or set(twins[index].co_freevars) != set(closure):
         raise ImportError(f"the recorded references do not match the installed checks ({qualname}): reinstall the course package")
     code = twins[index]
