@@ -79,3 +79,20 @@ def test_updates_leave_their_inputs_unchanged_and_keep_the_dtype(update):
     new_params, _ = update(params, grads, init(params), 0.1)
     assert all(np.array_equal(a, b) for a, b in zip(params + grads, before))
     assert [p.dtype for p in new_params] == [np.float32, np.float32]
+
+
+@pytest.mark.parametrize("learning_rate, momentum", [(0.3, 0.0), (0.013, 0.9), (0.5, 0.95)])
+def test_sgd_run_is_keras_sgd(learning_rate, momentum):
+    """The experiments' judges run SGD with :func:`~dlcourse.checks.callables.sgd_run` (NumPy, no TensorFlow): it is Keras's."""
+    from dlcourse.checks.callables import sgd_run
+    from dlcourse.problems import Quadratic
+
+    problem = Quadratic.from_eigenvalues([1.0, 100.0], angle=np.pi / 6, b=np.array([1.0, -2.0]))
+    ours = sgd_run(problem.gradient, np.zeros(2), learning_rate, 60, momentum=momentum)
+    keras = ref.sgd_trajectory(problem.gradient, np.zeros(2), learning_rate, 60, momentum=momentum)
+    # the same operations in float64, possibly in another order: a few float64 epsilons per step, on values up to |theta|
+    scale = np.max(np.abs(keras), axis=1, keepdims=True)
+    assert ours.shape == keras.shape == (61, 2)
+    assert np.all(np.abs(ours - keras) <= 4 * 60 * np.finfo(np.float64).eps * np.maximum(scale, 1.0)), np.max(np.abs(ours - keras))
+    wrong = sgd_run(problem.gradient, np.zeros(2), learning_rate * 1.001, 60, momentum=momentum)
+    assert not np.allclose(wrong, keras, rtol=1e-6, atol=0)

@@ -107,13 +107,14 @@ def run_optimizer(init: Callable, update: Callable, params0: list, gradient: Cal
 def sgd_run(gradient: Callable[[np.ndarray], np.ndarray], theta0: np.ndarray, learning_rate: float, num_steps: int,
             momentum: float = 0.0) -> np.ndarray:
     """``keras.optimizers.SGD(learning_rate, momentum)`` for ``num_steps`` updates from ``theta0``, computed with the course's
-    :func:`~dlcourse.optimizers.sgd_update` and the learning rate rounded to float32 as Keras stores it: the float64
-    trajectory, shape ``(num_steps + 1, *theta0.shape)``. (The tests compare it with ``keras_reference.sgd_trajectory``.)"""
+    :func:`~dlcourse.optimizers.sgd_update`, the learning rate and the momentum rounded to float32 as Keras stores them: the
+    float64 trajectory, shape ``(num_steps + 1, *theta0.shape)``. (``tests/test_optimizers.py`` compares it with
+    ``keras_reference.sgd_trajectory``.)"""
     from dlcourse import optimizers
 
     rate = float(np.float32(learning_rate))
     trajectories, _ = run_optimizer(optimizers.sgd_init, optimizers.sgd_update, [np.asarray(theta0, dtype=np.float64)],
-                                    lambda params: [gradient(params[0])], [rate] * num_steps, momentum=momentum)
+                                    lambda params: [gradient(params[0])], [rate] * num_steps, momentum=float(np.float32(momentum)))
     return trajectories[0]
 
 
