@@ -454,3 +454,135 @@ def muon_update(params: list, grads: list, state: dict, learning_rate: float, ad
         new_params.append(p)
         moments.append((m, v))
     return new_params, {"t": t, "moments": moments}
+
+
+# ----------------------------------------------------------------------------- Schedule-free AdamW
+#
+# Keras 3.15's ``ScheduleFreeAdamW`` (keras/src/optimizers/schedule_free_adamw.py) keeps two slots per variable,
+# ``momentum`` (the paper's z, the sequence the normalised gradient steps move; it starts as a copy of the variable)
+# and ``velocity`` (Adam's v, 0), and trains the variable itself; it stores no average x and has no evaluation mode
+# (no ``finalize_variable_values`` of its own, nothing swaps the variable): ``model.evaluate`` and ``predict`` use the
+# trained variable. Its code means to recover the average from the variable y and the momentum *before* this step,
+# x = (y - (1 - beta_1) z_old) / beta_1, but it reads ``momentum.value``, on TensorFlow the live ``tf.Variable``, after
+# it has subtracted this step from it: it uses the new z. The interpolation then cancels (see
+# :func:`schedule_free_adamw_update`): the variable becomes the running mean of the z's and beta_1 has no effect
+# beyond rounding. :func:`schedule_free_adamw_update` computes that, as Keras does on its TensorFlow backend;
+# :func:`schedule_free_adamw_intended_update` computes what the comments of Keras's code describe (the old z), and
+# :func:`schedule_free_adamw_paper_update` the reference implementation of Defazio et al. (2024). The roundings are
+# those of the block above: beta_1, beta_2, epsilon, the warmup length and the weight decay pass through
+# ``ops.cast`` (float32 numbers, :func:`_keras_cast`), t = 1 on the first update, the learning rate is the caller's.
+
+
+def schedule_free_adamw_init(params: list) -> dict:
+    """Keras's ScheduleFreeAdamW state: the update count t (0) and per parameter (z, v): z a copy of the parameter, v 0."""
+    return {"t": 0, "slots": [(np.array(p, copy=True), np.zeros_like(p)) for p in params]}
+
+
+def _schedule_free_keras(params, grads, state, learning_rate, beta_1, beta_2, epsilon, warmup_steps, weight_decay,
+                         old_momentum):
+    t = state["t"] + 1
+    new_params, slots = [], []
+    for p, g, (z, v) in zip(params, grads, state["slots"]):
+        g = np.asarray(g, dtype=p.dtype)
+        p = _keras_weight_decay(p, weight_decay, learning_rate)
+        lr, step, one = _as_dtype(learning_rate, p), _as_dtype(t, p), _as_dtype(1, p)
+        b1, b2, eps = _keras_cast(beta_1, p), _keras_cast(beta_2, p), _keras_cast(epsilon, p)
+        if warmup_steps > 0:
+            lr = lr * np.minimum(step / _keras_cast(warmup_steps, p), one)
+        z_old = z
+        bias_correction_2 = one - b2**step
+        v = v + (g * g - v) * (one - b2)
+        z = z - (lr * g) / (np.sqrt(v / bias_correction_2) + eps)
+        weight = one / step
+        x_old = (p - (one - b1) * (z_old if old_momentum else z)) / b1
+        x_new = (one - weight) * x_old + weight * z
+        new_params.append((one - b1) * z + b1 * x_new)
+        slots.append((z, v))
+    return new_params, {"t": t, "slots": slots}
+
+
+def schedule_free_adamw_update(params: list, grads: list, state: dict, learning_rate: float, beta_1: float = 0.9,
+                               beta_2: float = 0.999, epsilon: float = 1e-8, warmup_steps: int = 0,
+                               weight_decay: float | None = None):
+    """``keras.optimizers.ScheduleFreeAdamW`` (Keras 3.15.1, TensorFlow backend): theta is the running mean of the z's.
+
+    With t = 1 on the first update: ``weight_decay`` (default None) first, theta <- theta - theta wd lr (decoupled,
+    wd in float32, the learning rate without warmup); eta_t = lr min(t / warmup_steps, 1) (lr if warmup_steps = 0);
+    v <- v + (g^2 - v)(1 - beta_2); z <- z - (eta_t g) / (sqrt(v / (1 - beta_2^t)) + epsilon) (epsilon outside the
+    root of the bias-corrected v, no first moment); then, as Keras's code computes it with the *new* z (it reads the
+    momentum slot after updating it): x = (theta - (1 - beta_1) z) / beta_1, x <- (1 - 1/t) x + z / t,
+    theta <- (1 - beta_1) z + beta_1 x. Algebraically theta <- (1 - 1/t) theta + z / t: theta is the uniform average
+    of z_1, ..., z_t (plus the weight decay's pull), the gradient is taken at that average, and beta_1 changes only
+    the roundings. Keras evaluates theta itself (no evaluation point is swapped in): evaluate ``params``.
+    """
+    return _schedule_free_keras(params, grads, state, learning_rate, beta_1, beta_2, epsilon, warmup_steps, weight_decay,
+                                old_momentum=False)
+
+
+def schedule_free_adamw_intended_update(params: list, grads: list, state: dict, learning_rate: float, beta_1: float = 0.9,
+                                        beta_2: float = 0.999, epsilon: float = 1e-8, warmup_steps: int = 0,
+                                        weight_decay: float | None = None):
+    """What the comments of Keras's ScheduleFreeAdamW describe: :func:`schedule_free_adamw_update` with the z of before this step.
+
+    x = (theta - (1 - beta_1) z_old) / beta_1 recovers the average; x <- (1 - 1/t) x + z / t (uniform weights, also
+    during warmup); theta <- (1 - beta_1) z + beta_1 x: the gradient is taken at the interpolation theta (the paper's y),
+    and the point to evaluate is x (:func:`schedule_free_adamw_average`). Same state, constants and roundings.
+    """
+    return _schedule_free_keras(params, grads, state, learning_rate, beta_1, beta_2, epsilon, warmup_steps, weight_decay,
+                                old_momentum=True)
+
+
+def schedule_free_adamw_average(params: list, state: dict, beta_1: float = 0.9) -> list:
+    """The average x of the interpolation theta = (1 - beta_1) z + beta_1 x: the point to evaluate after the intended or paper update.
+
+    From a paper state (:func:`schedule_free_adamw_paper_init`) its stored x; from a Keras state, recovered as Keras's code
+    does, x = (theta - (1 - beta_1) z) / beta_1 (beta_1 in float32). After :func:`schedule_free_adamw_update` (Keras as it
+    computes) theta itself is the average and Keras evaluates it: evaluate ``params``, not this.
+    """
+    if "x" in state:
+        return [np.array(x, copy=True) for x in state["x"]]
+    averages = []
+    for p, (z, _) in zip(params, state["slots"]):
+        b1 = _keras_cast(beta_1, p)
+        averages.append((p - (_as_dtype(1, p) - b1) * z) / b1)
+    return averages
+
+
+def schedule_free_adamw_paper_init(params: list) -> dict:
+    """The paper's state: t (0), the sum of the averaging weights (0), the largest learning rate so far (-1), per parameter
+    (z, v) (z a copy, v 0, as for Keras) and the average x (a copy)."""
+    return {"t": 0, "weight_sum": 0.0, "lr_max": -1.0, "slots": [(np.array(p, copy=True), np.zeros_like(p)) for p in params],
+            "x": [np.array(p, copy=True) for p in params]}
+
+
+def schedule_free_adamw_paper_update(params: list, grads: list, state: dict, learning_rate: float, beta_1: float = 0.9,
+                                     beta_2: float = 0.999, epsilon: float = 1e-8, warmup_steps: int = 0,
+                                     weight_decay: float = 0.0, weight_lr_power: float = 2.0, r: float = 0.0):
+    """Schedule-free AdamW as the reference implementation of Defazio et al. (2024) computes it (``AdamWScheduleFreeReference``).
+
+    With t = 1 on the first update: eta_t = lr min(t / warmup_steps, 1) sqrt(1 - beta_2^t) (the bias correction in the
+    rate); the averaging weight c_t = w_t / (w_1 + ... + w_t), w_t = t^r max(eta_1, ..., eta_t)^weight_lr_power (the
+    squared largest rate so far: later iterates weigh more while the rate grows); z <- z - eta_t wd theta (weight decay
+    at theta, the paper's y); v <- beta_2 v + (1 - beta_2) g^2; z <- z - eta_t g / (sqrt(v) + epsilon);
+    x <- (1 - c_t) x + c_t z; theta <- (1 - beta_1) z + beta_1 x. Train (take gradients) at ``params``, evaluate x
+    (:func:`schedule_free_adamw_average`). Constants as given, in the dtype of the parameters.
+    """
+    t = state["t"] + 1
+    sched = min(t / warmup_steps, 1.0) if warmup_steps > 0 else 1.0
+    rate = learning_rate * sched * np.sqrt(1 - beta_2**t)
+    lr_max = max(rate, state["lr_max"])
+    weight = t**r * lr_max**weight_lr_power
+    weight_sum = state["weight_sum"] + weight
+    c = weight / weight_sum if weight_sum > 0 else 0.0
+    new_params, slots, averages = [], [], []
+    for p, g, (z, v), x in zip(params, grads, state["slots"], state["x"]):
+        g = np.asarray(g, dtype=p.dtype)
+        if weight_decay:
+            z = z - _as_dtype(rate * weight_decay, p) * p
+        v = _as_dtype(beta_2, p) * v + _as_dtype(1 - beta_2, p) * (g * g)
+        z = z - _as_dtype(rate, p) * g / (np.sqrt(v) + _as_dtype(epsilon, p))
+        x = _as_dtype(1 - c, p) * x + _as_dtype(c, p) * z
+        new_params.append(_as_dtype(beta_1, p) * x + _as_dtype(1 - beta_1, p) * z)
+        slots.append((z, v))
+        averages.append(x)
+    return new_params, {"t": t, "weight_sum": weight_sum, "lr_max": lr_max, "slots": slots, "x": averages}
