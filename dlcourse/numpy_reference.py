@@ -7,7 +7,8 @@ the function it is in, once. The pairs: ``train_epoch`` (chapter 2) calls
 ``minibatches``, ``sgd_init`` and ``sgd_update``; ``adamw_update`` calls
 ``adam_update``; ``initialize`` calls ``variance_scaling_sample``, which calls
 ``variance_scaling_parameter``, which calls ``compute_fans``;
-``clipped_sgd_update`` calls ``clip_by_global_norm``; ``silu`` calls
+``clipped_sgd_update`` calls ``clip_by_global_norm``; ``muon_update`` (chapter 7) calls ``newton_schulz5``, ``adam_init``
+and ``adam_update``; ``silu`` calls
 ``sigmoid``; in chapter 6, ``model_gradients`` calls the dense, ReLU, softmax
 cross-entropy and L2 pieces, ``train_epoch`` calls ``model_gradients`` and
 the digits experiment calls ``train_epoch``. Each has the exercise's
@@ -23,11 +24,11 @@ import numpy as np
 
 from dlcourse.network import dense_backward, dense_forward, l2_penalty_gradient, mlp_gradients, relu_backward, sigmoid, softmax_cross_entropy
 from dlcourse.network import train_epoch as network_train_epoch
-from dlcourse.optimizers import adam_init, adam_update, clip_by_global_norm, sgd_init, sgd_update
+from dlcourse.optimizers import adam_init, adam_update, clip_by_global_norm, newton_schulz5, sgd_init, sgd_update
 
 __all__ = ["adam_init", "adam_update", "clip_by_global_norm", "compute_fans", "dense_backward", "dense_forward", "l2_penalty_gradient",
-           "minibatches", "model_gradients", "relu_backward", "sgd_init", "sgd_update", "sigmoid", "softmax_cross_entropy", "train_epoch",
-           "variance_scaling_parameter", "variance_scaling_sample"]
+           "minibatches", "model_gradients", "newton_schulz5", "relu_backward", "sgd_init", "sgd_update", "sigmoid", "softmax_cross_entropy",
+           "train_epoch", "variance_scaling_parameter", "variance_scaling_sample"]
 
 # Keras's truncated normal keeps draws within two standard deviations; this is the std of N(0, 1) so truncated.
 TRUNCATED_NORMAL_STD = 0.87962566103423978

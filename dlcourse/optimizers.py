@@ -26,6 +26,9 @@ The grading sandbox does not mount this module: a submission cannot call it.
 """
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 
 
@@ -256,24 +259,45 @@ def adamw_decay_after_update(params: list, grads: list, state: dict, learning_ra
 # passes through ``ops.cast(constant, variable.dtype)`` (Lion's betas, the betas of Lamb's and Muon's bias corrections,
 # Adafactor's epsilon_2, every weight decay) is first made a float32 tensor, so it is the float32 number even for
 # float64 variables; these functions round it so themselves (:func:`_keras_cast`; rounding a float32 number again
-# changes nothing). A constant Keras combines with a tensor as a plain Python number (``1 - beta_1`` in Lamb,
-# epsilons, Muon's momentum and coefficients) is used as given, in the dtype of the parameter. The learning rate is
-# the caller's, as everywhere in this module: Keras stores it in float32, pass ``float(np.float32(lr))``.
+# changes nothing; inside :func:`exact_constants` they use it as given instead). A constant Keras combines with a
+# tensor as a plain Python number (``1 - beta_1`` in Lamb, epsilons, Muon's momentum and coefficients) is used as
+# given, in the dtype of the parameter. The learning rate is the caller's, as everywhere in this module: Keras stores
+# it in float32, pass ``float(np.float32(lr))``.
 # Keras's update counter starts at 0 and its update step uses ``t = iterations + 1``: t = 1 on the first update.
 # Keras's ``clipnorm``/``clipvalue``/``global_clipnorm``, EMA, gradient accumulation and loss scaling, which act
 # before or around these updates, are not part of them (clip the gradients first, e.g. :func:`clip_by_global_norm`).
 
 
-def _keras_cast(value: float, like: np.ndarray):
-    """``ops.cast(value, like.dtype)`` of a Python float: rounded to float32 first, then in ``like``'s dtype (0.9 -> 0.8999999761...)."""
-    return like.dtype.type(np.float32(value))
+# the kinds of constants used as given rather than rounded to float32 (innermost exact_constants block last)
+_EXACT_CONSTANTS: list[frozenset] = [frozenset()]
+
+
+@contextlib.contextmanager
+def exact_constants(*kinds: str) -> Iterator[None]:
+    """While the block runs, the constants Keras casts through float32 are used as given, in the parameter's dtype.
+
+    ``kinds`` limits it to some of them: ``"decay"`` (the weight decays) and ``"other"`` (betas, epsilons, ...);
+    none: all. The other correct forms of a formula: what an implementation with Python-float hyperparameters
+    computes (the checks accept them, as for Adam's ``float32_beta_powers``).
+    """
+    _EXACT_CONSTANTS.append(frozenset(kinds or ("decay", "other")))
+    try:
+        yield
+    finally:
+        _EXACT_CONSTANTS.pop()
+
+
+def _keras_cast(value: float, like: np.ndarray, kind: str = "other"):
+    """``ops.cast(value, like.dtype)`` of a Python float: rounded to float32 first, then in ``like``'s dtype (0.9 -> 0.8999999761...);
+    inside :func:`exact_constants` of its ``kind``, ``value`` in ``like``'s dtype."""
+    return like.dtype.type(value if kind in _EXACT_CONSTANTS[-1] else np.float32(value))
 
 
 def _keras_weight_decay(p: np.ndarray, weight_decay: float | None, learning_rate: float) -> np.ndarray:
     """Keras's decoupled weight decay, applied to every variable before its update: p - p * wd * lr (wd in float32; None: none)."""
     if weight_decay is None:
         return p
-    return p - p * _keras_cast(weight_decay, p) * _as_dtype(learning_rate, p)
+    return p - p * _keras_cast(weight_decay, p, "decay") * _as_dtype(learning_rate, p)
 
 
 def _rms(x: np.ndarray):
@@ -392,18 +416,21 @@ def adafactor_update(params: list, grads: list, state: dict, learning_rate: floa
     return new_params, {"t": t, "moments": moments}
 
 
-def newton_schulz5(x: np.ndarray, steps: int = 5, a: float = 3.4445, b: float = -4.7750, c: float = 2.0315) -> np.ndarray:
+def newton_schulz5(x: np.ndarray, steps: int = 5, a: float = 3.4445, b: float = -4.7750, c: float = 2.0315,
+                   normalise: bool = True) -> np.ndarray:
     """Keras's ``Muon.zeropower_via_newtonschulz5``: an approximate U V^T of the matrix (or stack of matrices) ``x``.
 
     A tall matrix is transposed first (and back at the end), so X X^T is the smaller Gram matrix;
     X <- X / (||X||_F + 1e-7) (Frobenius, so the spectral norm is at most 1); then ``steps`` times
     A = X X^T, B = b A + (c A) A, X <- a X + B X: each singular value s becomes a s + b s^3 + c s^5.
+    ``normalise=False`` skips the division (the mistake the lessons show: the iteration then diverges).
     """
     a, b, c = (_as_dtype(value, x) for value in (a, b, c))
     tall = x.shape[-2] > x.shape[-1]
     if tall:
         x = np.swapaxes(x, -1, -2)
-    x = x / (np.sqrt(np.sum(x * x, axis=(-2, -1), keepdims=True)) + _as_dtype(1e-7, x))
+    if normalise:
+        x = x / (np.sqrt(np.sum(x * x, axis=(-2, -1), keepdims=True)) + _as_dtype(1e-7, x))
     for _ in range(steps):
         gram = x @ np.swapaxes(x, -1, -2)
         x = a * x + (b * gram + (c * gram) @ gram) @ x
@@ -419,7 +446,7 @@ def muon_update(params: list, grads: list, state: dict, learning_rate: float, ad
                 adam_weight_decay: float | None = 0.004, epsilon: float = 1e-7, weight_decay: float | None = 0.004,
                 muon_a: float = 3.4445, muon_b: float = -4.7750, muon_c: float = 2.0315, adam_lr_ratio: float = 1,
                 momentum: float = 0.95, ns_steps: int = 5, nesterov: bool = True, rms_rate: float | None = 0.2,
-                use_adamw: list | None = None):
+                use_adamw: list | None = None, float32_beta_powers: bool = True):
     """``keras.optimizers.Muon``: 2-D parameters take the Muon step, all others Keras's AdamW step.
 
     ``use_adamw`` (one bool per parameter) says which take AdamW; None: Keras's rule from the array alone, ndim != 2
@@ -432,7 +459,7 @@ def muon_update(params: list, grads: list, state: dict, learning_rate: float, ad
     muon_c); theta <- theta - ((lr O) sqrt(max(rows, cols))) rms_rate, the square root computed in float32
     (rms_rate None: theta - lr O). AdamW step, t = 1 on the first update (counted over all updates): Keras's Adam
     (:func:`adam_update`) with beta_1, beta_2 = adam_beta_1, adam_beta_2 and the learning rate lr adam_lr_ratio
-    (a product Keras computes in float32).
+    (a product Keras computes in float32); ``float32_beta_powers=False``: its bias corrections raise the exact betas.
     """
     t = state["t"] + 1
     adamw = [p.ndim != 2 for p in params] if use_adamw is None else list(use_adamw)
@@ -443,7 +470,7 @@ def muon_update(params: list, grads: list, state: dict, learning_rate: float, ad
         p = _keras_weight_decay(p, adam_weight_decay if to_adamw else weight_decay, learning_rate)
         if to_adamw:
             p, m, v, _ = _adam_step(p, g, m, v, v, adam_rate, t, adam_beta_1, adam_beta_2, epsilon, amsgrad=False, form="keras",
-                                    float32_beta_powers=True)
+                                    float32_beta_powers=float32_beta_powers)
         else:
             m = m + (g + m * _as_dtype(momentum - 1, p))
             direction = newton_schulz5(g + _as_dtype(momentum, p) * m if nesterov else m, ns_steps, muon_a, muon_b, muon_c)

@@ -89,10 +89,13 @@ def problem_gradient(problem) -> Callable[[list], list]:
     return callables.quadratic_gradients(curvatures, minima)
 
 
-def keras_run(optimizer, problem, num_steps: int) -> list[np.ndarray]:
-    """The trajectories of a Keras ``optimizer`` on ``problem``, in the dtype of its starts: one (num_steps + 1, *shape) array per parameter."""
+def keras_run(optimizer, problem, num_steps: int, variable_names: list[str] | None = None) -> list[np.ndarray]:
+    """The trajectories of a Keras ``optimizer`` on ``problem``, in the dtype of its starts: one (num_steps + 1, *shape) array per parameter.
+
+    ``variable_names``: run on ``keras.Variable``s of these names (Muon routes a variable by its path).
+    """
     starts = problem[2]
-    return ref.optimizer_trajectories(optimizer, problem_gradient(problem), starts, num_steps, dtype=starts[0].dtype)
+    return ref.optimizer_trajectories(optimizer, problem_gradient(problem), starts, num_steps, dtype=starts[0].dtype, names=variable_names)
 
 
 def numpy_run(init: Callable, update: Callable, problem, rates: list[float], init_arguments: dict | None = None, **hyperparameters) -> list:
@@ -103,7 +106,8 @@ def numpy_run(init: Callable, update: Callable, problem, rates: list[float], ini
 
 def check_optimizer(functions: tuple, *, names: tuple[str, str], keras_optimizer: Callable[[], object], label: str,
                     learning_rate, num_steps: int, problem, hyperparameters: dict, mistakes: list[tuple[list, str]] = (),
-                    init_arguments: dict | None = None, alternatives: list[list] = (), substitutes: tuple[str, ...] = ()) -> None:
+                    init_arguments: dict | None = None, alternatives: list[list] = (), substitutes: tuple[str, ...] = (),
+                    variable_names: list[str] | None = None) -> None:
     """Compare the student's ``functions`` = (init, update) with ``keras_optimizer()`` for ``num_steps`` updates.
 
     ``hyperparameters`` go to the student's update, ``init_arguments`` to
@@ -112,11 +116,12 @@ def check_optimizer(functions: tuple, *, names: tuple[str, str], keras_optimizer
     trajectories (the constants Keras rounds to float32, taken exactly:
     :func:`constant_forms`); ``names`` = (init name, update name), for
     messages; ``substitutes``, the other exercise functions the student's may call, for which the call uses
-    the course's (:func:`~dlcourse.checks.cases.substituted`). The tolerance is :func:`rounding_tolerance` of Keras's run.
+    the course's (:func:`~dlcourse.checks.cases.substituted`); ``variable_names``, the names of Keras's variables
+    (:func:`keras_run`). The tolerance is :func:`rounding_tolerance` of Keras's run.
     """
     __tracebackhide__ = True
     starts = problem[2]
-    expected = keras_run(keras_optimizer(), problem, num_steps)
+    expected = keras_run(keras_optimizer(), problem, num_steps, variable_names)
     rates = learning_rates(learning_rate, num_steps)
     dtype = starts[0].dtype
 
