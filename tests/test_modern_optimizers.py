@@ -34,12 +34,7 @@ def tolerance(trajectory: np.ndarray) -> float:
 
 def matrix_problem(dtype, seed: int = 1):
     """A diagonal quadratic on an (8, 5) kernel, a (5,) bias and a (2, 4, 3) kernel (factored by Adafactor, AdamW in Muon)."""
-    rng = np.random.default_rng(seed)
-    shapes = [(8, 5), (5,), (2, 4, 3)]
-    curvatures = [rng.uniform(0.2, 3.0, size=s) for s in shapes]
-    minima = [rng.normal(size=s) for s in shapes]
-    starts = [rng.normal(size=s).astype(dtype) for s in shapes]
-    return curvatures, minima, starts
+    return default_problem(seed, dtype, shapes=((8, 5), (5,), (2, 4, 3)))
 
 
 PROBLEMS = {"default": default_problem, "matrix": matrix_problem}

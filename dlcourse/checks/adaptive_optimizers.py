@@ -29,8 +29,7 @@ from dlcourse.checks.optimizer_steps import (
     numpy_run,
 )
 from dlcourse.checks.recording import recorded
-from dlcourse.checks.understanding import check_experiment, derivation_case, digits_test_accuracy
-from dlcourse.problems import digits_split
+from dlcourse.checks.understanding import check_digits_learning_rate, derivation_case
 
 ref, keras = LazyReference(), LazyReference("keras")
 
@@ -347,20 +346,5 @@ def check_adam_learning_rate(choice) -> None:
     """``choice = {"learning_rate": ...}``: the course's Adam trains the ReLU MLP of ``ADAM_DIGITS`` (He initialization) on the
     digits for its epochs; its test accuracy must reach the bar."""
     __tracebackhide__ = True
-    setup = ADAM_DIGITS
-
-    def run(values):
-        rate = float(values["learning_rate"])
-        if not np.isfinite(rate) or rate <= 0:
-            return f"the learning rate must be a positive number; yours is {rate!r}."
-        accuracy = digits_test_accuracy(setup["sizes"], setup["activation"], setup["scale"], "adam", rate, setup["epochs"])
-        if accuracy >= setup["bar"]:
-            return ""
-        steps = setup["epochs"] * -(-len(digits_split()["train"][1]) // 32)   # batches of 32, the last one shorter
-        return (f"with learning rate {rate:g}, Adam's network classifies {accuracy:.1%} of the test digits; the bar is "
-                f"{setup['bar']:.0%}. Adam moves every weight by up to about the learning rate at each step, whatever the size of "
-                f"its gradient (Lesson 2): over the {steps} steps of {setup['epochs']} epochs that is up to about {steps * rate:.3g} "
-                "per weight, for weights that start at about 0.2.")
-
-    check_experiment(choice, {"learning_rate": (float, int)}, run,
-                     f"your learning rate trains the network past {setup['bar']:.0%} of the test digits with Adam.")
+    check_digits_learning_rate(choice, "adam", ADAM_DIGITS, "Adam moves every weight by up to about the learning rate at each "
+                                                            "step, whatever the size of its gradient (Lesson 2)")

@@ -21,20 +21,14 @@ from dlcourse.checks.cases import Case, run_check
 from dlcourse.checks.compare import Mistake, assert_matches
 from dlcourse.checks.optimizer_steps import check_optimizer, default_problem, keras_run, learning_rates, numpy_run
 from dlcourse.checks.recording import recorded
-from dlcourse.checks.understanding import check_experiment, derivation_case, digits_test_accuracy
-from dlcourse.problems import digits_split
+from dlcourse.checks.understanding import check_digits_learning_rate, derivation_case
 
 ref, keras = LazyReference(), LazyReference("keras")
 
 
 def tensor_problem(seed: int = 1, dtype=np.float64):
     """A diagonal quadratic on a tall (5, 3) kernel, a (3,) bias and a (2, 4, 3) kernel: curvatures, minima, starts."""
-    rng = np.random.default_rng(seed)
-    shapes = [(5, 3), (3,), (2, 4, 3)]
-    curvatures = [rng.uniform(0.2, 3.0, size=s) for s in shapes]
-    minima = [rng.normal(size=s) for s in shapes]
-    starts = [rng.normal(size=s).astype(dtype) for s in shapes]
-    return curvatures, minima, starts
+    return default_problem(seed, dtype, shapes=((5, 3), (3,), (2, 4, 3)))
 
 
 def variable_names(problem) -> list[str]:
@@ -432,21 +426,5 @@ def check_lion_learning_rate(choice) -> None:
     """``choice = {"learning_rate": ...}``: the course's Lion trains the ReLU MLP of ``LION_DIGITS`` (He initialization) on the
     digits for its epochs; its test accuracy must reach the bar."""
     __tracebackhide__ = True
-    setup = LION_DIGITS
-
-    def run(values):
-        rate = float(values["learning_rate"])
-        if not np.isfinite(rate) or rate <= 0:
-            return f"the learning rate must be a positive number; yours is {rate!r}."
-        accuracy = digits_test_accuracy(setup["sizes"], setup["activation"], setup["scale"], "lion", rate, setup["epochs"])
-        if accuracy >= setup["bar"]:
-            return ""
-        steps = setup["epochs"] * -(-len(digits_split()["train"][1]) // 32)   # batches of 32, the last one shorter
-        return (f"with learning rate {rate:g}, Lion's network classifies {accuracy:.1%} of the test digits; the bar is "
-                f"{setup['bar']:.0%}. Every Lion step moves every weight by exactly the learning rate (the sign has size 1): "
-                f"over the {steps} steps of {setup['epochs']} epochs a weight can travel {steps * rate:.3g}, for weights that "
-                "start at about 0.2.")
-
-    check_experiment(choice, {"learning_rate": (float, int)}, run,
-                     f"your learning rate trains the network past {setup['bar']:.0%} of the test digits with Lion.")
-
+    check_digits_learning_rate(choice, "lion", LION_DIGITS, "Every Lion step moves every weight by exactly the learning rate "
+                                                            "(the sign has size 1)")

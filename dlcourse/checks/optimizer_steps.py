@@ -23,10 +23,10 @@ from dlcourse.checks.compare import Mistake, assert_matches, fail
 ref = LazyReference()
 
 
-def default_problem(seed: int = 0, dtype=np.float64):
-    """Two parameter tensors (a (2, 3) matrix and a (3,) vector) of a diagonal quadratic: curvatures, minima, starts."""
+def default_problem(seed: int = 0, dtype=np.float64, shapes: tuple = ((2, 3), (3,))):
+    """A diagonal quadratic on parameter tensors of ``shapes`` (by default a (2, 3) matrix and a (3,) vector): curvatures,
+    minima, starts."""
     rng = np.random.default_rng(seed)
-    shapes = [(2, 3), (3,)]
     curvatures = [rng.uniform(0.2, 3.0, size=s) for s in shapes]
     minima = [rng.normal(size=s) for s in shapes]
     starts = [rng.normal(size=s).astype(dtype) for s in shapes]

@@ -126,3 +126,27 @@ def digits_test_accuracy(sizes: list[int], activation: str, scale: float, optimi
         params = network.train_shuffled(params, *data["train"], epochs, batch_size, getattr(optimizers, f"{optimizer}_init"),
                                         getattr(optimizers, f"{optimizer}_update"), learning_rate, rng, activation, **hyperparameters)
         return network.accuracy(params, *data["test"], activation)
+
+
+def check_digits_learning_rate(choice: Any, optimizer: str, setup: dict, step_size: str) -> None:
+    """``choice = {"learning_rate": ...}``: the course's ``optimizer`` (``"adam"``, ``"lion"``) trains the ReLU MLP of ``setup``
+    (sizes, activation, scale, epochs, bar) on the digits in batches of 32; its test accuracy must reach the bar. A miss
+    is explained with ``step_size``, how far one step of the optimizer moves a weight."""
+    __tracebackhide__ = True
+    from dlcourse.problems import digits_split
+
+    def run(values):
+        rate = float(values["learning_rate"])
+        if not np.isfinite(rate) or rate <= 0:
+            return f"the learning rate must be a positive number; yours is {rate!r}."
+        accuracy = digits_test_accuracy(setup["sizes"], setup["activation"], setup["scale"], optimizer, rate, setup["epochs"])
+        if accuracy >= setup["bar"]:
+            return ""
+        steps = setup["epochs"] * -(-len(digits_split()["train"][1]) // 32)   # batches of 32, the last one shorter
+        return (f"with learning rate {rate:g}, {optimizer.capitalize()}'s network classifies {accuracy:.1%} of the test digits; "
+                f"the bar is {setup['bar']:.0%}. {step_size}: over the {steps} steps of {setup['epochs']} epochs that is up to "
+                f"about {steps * rate:.3g} per weight, for weights that start at about 0.2.")
+
+    check_experiment(choice, {"learning_rate": (float, int)}, run,
+                     f"your learning rate trains the network past {setup['bar']:.0%} of the test digits with "
+                     f"{optimizer.capitalize()}.")
