@@ -18,7 +18,7 @@ from conftest import solution_notebook
 
 from dlcourse.checks import recording
 from dlcourse.checks.cases import Case
-from dlcourse.grading.plan import _plan, assignments, plan_assignment, record_visible_checks, visible_master
+from dlcourse.grading.plan import _plan, assignments, plan_assignment, record_visible_checks, visible_master, write_recording
 from dlcourse.grading.workspace import CHAPTERS, NOTEBOOK, REPOSITORY
 
 
@@ -77,6 +77,20 @@ def test_a_changed_reference_or_judge_changes_the_fingerprint():
     assert recording.fingerprint(case(np.nextafter(expected, 4))) != same
     assert recording.fingerprint(case(expected, factor=2.0)) != same
     assert recording.fingerprint(case(expected.astype(np.float32))) != same
+
+
+def test_a_recording_naming_a_judge_the_checks_no_longer_have_is_rewritten(shipped, tmp_path):
+    """`course generate` after a judge moved: the old file cannot be decoded (its judge is gone), so it is rewritten."""
+    calls, data = shipped
+    judge = b"check_digits_learning_rate.<locals>.run"
+    assert judge in data, "the recording no longer holds the judge this test renames: pick another"
+    old = tmp_path / "visible_checks.pkl"
+    old.write_bytes(data.replace(judge, judge[:-3] + b"gone"[:3]))     # same length: the pickle stays well formed
+    with pytest.raises(ImportError, match="do not match the installed checks"):
+        recording.loads(old.read_bytes())
+    assert write_recording(calls, old)
+    assert recording.recording_fingerprints(recording.loads(old.read_bytes())) == recording.recording_fingerprints(calls)
+    assert not write_recording(calls, old)      # now up to date: left as it is
 
 
 def test_every_visible_check_call_is_recorded(shipped):
