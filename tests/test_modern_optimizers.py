@@ -142,20 +142,26 @@ def test_a_plausible_mistake_is_far_outside_the_tolerance(name, make, names, lea
     assert max(ratios) > 100, f"{name}: only {max(ratios):.1f} times the tolerance away from Keras"
 
 
+# (name, init, update, hyperparameters); the schedule-free forms are those of tests/test_schedule_free.py
 PAIRS = [
-    (optimizers.lion_init, optimizers.lion_update, {}),
-    (optimizers.lamb_init, optimizers.lamb_update, {"weight_decay": 0.1}),
-    (optimizers.adafactor_init, optimizers.adafactor_update, {"weight_decay": 0.1}),
-    (optimizers.muon_init, optimizers.muon_update, {}),
+    ("lion", optimizers.lion_init, optimizers.lion_update, {}),
+    ("lamb", optimizers.lamb_init, optimizers.lamb_update, {"weight_decay": 0.1}),
+    ("adafactor", optimizers.adafactor_init, optimizers.adafactor_update, {"weight_decay": 0.1}),
+    ("muon", optimizers.muon_init, optimizers.muon_update, {}),
+    ("schedule-free", optimizers.schedule_free_adamw_init, optimizers.schedule_free_adamw_update, {"weight_decay": 0.1, "warmup_steps": 3}),
+    ("schedule-free, intended", optimizers.schedule_free_adamw_init, optimizers.schedule_free_adamw_intended_update, {"weight_decay": 0.1}),
+    ("schedule-free, paper", optimizers.schedule_free_adamw_paper_init, optimizers.schedule_free_adamw_paper_update,
+     {"weight_decay": 0.1, "warmup_steps": 3}),
 ]
 
 
-@pytest.mark.parametrize("init, update, hyper", PAIRS, ids=["lion", "lamb", "adafactor", "muon"])
+@pytest.mark.parametrize("name, init, update, hyper", PAIRS, ids=[p[0] for p in PAIRS])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_update_keeps_its_inputs_and_the_dtype(init, update, hyper, dtype):
+def test_update_keeps_its_inputs_and_the_dtype(name, init, update, hyper, dtype):
     _, _, params = matrix_problem(dtype)
     grads = [np.linspace(-1.0, 2.0, p.size).reshape(p.shape) for p in params]  # float64 gradients, also for float32 parameters
     state = init([p.copy() for p in params])
+    assert not any(np.shares_memory(a, p) for a in _arrays(state) for p in params), f"{name}: the state aliases the parameters"
     for _ in range(2):  # the second update starts from a non-zero state
         given = copy.deepcopy((params, grads, state))
         new_params, new_state = update(params, grads, state, 0.01, **hyper)
