@@ -27,6 +27,7 @@ from dlcourse.checks.optimizer_steps import (
     keras_run,
     learning_rates,
     numpy_run,
+    optimizer_label,
 )
 from dlcourse.checks.recording import recorded
 from dlcourse.checks.understanding import check_digits_learning_rate, derivation_case
@@ -44,11 +45,6 @@ def zero_gradient_problem(seed: int = 0, dtype=np.float64):
     """A problem that starts at its minimum: every gradient is exactly 0, and the parameters must not move."""
     curvatures, minima, _ = default_problem(seed, dtype)
     return curvatures, minima, [m.astype(dtype) for m in minima]
-
-
-def _describe(name: str, learning_rate, **hyper) -> str:
-    shown = [f"learning_rate={'a schedule' if callable(learning_rate) else learning_rate}"] + [f"{k}={v}" for k, v in hyper.items()]
-    return f"keras.optimizers.{name}({', '.join(shown)})"
 
 
 # ----------------------------------------------------------------------------- classic wrong versions, in the course's interface
@@ -178,7 +174,7 @@ def check_adagrad(adagrad_init: Callable, adagrad_update: Callable, learning_rat
     arguments = {"initial_accumulator_value": initial_accumulator_value, "epsilon": epsilon}
     check_optimizer((adagrad_init, adagrad_update), names=("adagrad_init", "adagrad_update"),
                     keras_optimizer=lambda: keras.optimizers.Adagrad(learning_rate=learning_rate, **arguments),
-                    label=_describe("Adagrad", learning_rate, **arguments), learning_rate=learning_rate, num_steps=num_steps, problem=problem,
+                    label=optimizer_label("Adagrad", learning_rate, **arguments), learning_rate=learning_rate, num_steps=num_steps, problem=problem,
                     hyperparameters={"epsilon": epsilon}, mistakes=mistakes,
                     init_arguments={"initial_accumulator_value": initial_accumulator_value},
                     alternatives=constant_forms(lambda initial: adagrad(optimizers.adagrad_update, initial),
@@ -216,7 +212,7 @@ def check_rmsprop(rmsprop_init: Callable, rmsprop_update: Callable, learning_rat
         mistakes.append((keras_run(rmsprop(momentum=0.0), problem, num_steps),
                          "momentum is ignored: b = momentum * b + lr * g / sqrt(...); theta -= b."))
     check_optimizer((rmsprop_init, rmsprop_update), names=("rmsprop_init", "rmsprop_update"), keras_optimizer=rmsprop,
-                    label=_describe("RMSprop", learning_rate, **hyper), learning_rate=learning_rate, num_steps=num_steps, problem=problem,
+                    label=optimizer_label("RMSprop", learning_rate, **hyper), learning_rate=learning_rate, num_steps=num_steps, problem=problem,
                     hyperparameters=hyper, mistakes=mistakes)
 
 
@@ -259,7 +255,7 @@ def check_adam(adam_init: Callable, adam_update: Callable, learning_rate=0.05, b
                               "AMSGrad's running maximum is of the second moment v, max(v_max, v); yours takes it of m.")
     check_optimizer((adam_init, adam_update), names=("adam_init", "adam_update"),
                     keras_optimizer=lambda: keras.optimizers.Adam(learning_rate=learning_rate, **hyper),
-                    label=_describe("Adam", learning_rate, **hyper), learning_rate=learning_rate, num_steps=num_steps, problem=problem,
+                    label=optimizer_label("Adam", learning_rate, **hyper), learning_rate=learning_rate, num_steps=num_steps, problem=problem,
                     hyperparameters=hyper, mistakes=mistakes, alternatives=forms(optimizers.adam_update))
 
 
@@ -296,7 +292,7 @@ def check_adamw(adam_init: Callable, adamw_update: Callable, learning_rate=0.05,
                             "decoupled: it shrinks theta directly and never enters m and v."))
     check_optimizer((adam_init, adamw_update), names=("adam_init", "adamw_update"),
                     keras_optimizer=lambda: keras.optimizers.AdamW(learning_rate=learning_rate, **hyper),
-                    label=_describe("AdamW", learning_rate, **hyper), learning_rate=learning_rate, num_steps=num_steps, problem=problem,
+                    label=optimizer_label("AdamW", learning_rate, **hyper), learning_rate=learning_rate, num_steps=num_steps, problem=problem,
                     hyperparameters=hyper, mistakes=mistakes, alternatives=forms(optimizers.adamw_update, problem, decays),
                     substitutes=("adam_init", "adam_update"))
 

@@ -6,7 +6,7 @@ in float64 and float32; the classic wrong versions are trajectories of the
 same problem (a Keras optimizer with other arguments, or a wrong update
 below). Constants Keras rounds to float32 (Lion's betas, the betas of Lamb's
 bias corrections, Adafactor's epsilon_2, the weight decays) are accepted as
-given too (:func:`dlcourse.optimizers.exact_constants`). The Newton–Schulz
+given too, all of them or some (:func:`keras_and_exact`). The Newton–Schulz
 iteration is compared with Keras's ``Muon.zeropower_via_newtonschulz5``.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 from dlcourse import LazyReference, optimizers
 from dlcourse.checks.cases import Case, run_check
 from dlcourse.checks.compare import Mistake, assert_matches
-from dlcourse.checks.optimizer_steps import check_optimizer, default_problem, keras_run, learning_rates, numpy_run
+from dlcourse.checks.optimizer_steps import check_optimizer, default_problem, keras_run, learning_rates, numpy_run, optimizer_label
 from dlcourse.checks.recording import recorded
 from dlcourse.checks.understanding import check_digits_learning_rate, derivation_case
 
@@ -44,11 +44,6 @@ def keras_and_exact(run: Callable[[], list]) -> list[list]:
         with optimizers.exact_constants(*kinds):
             forms.append(run())
     return forms
-
-
-def _label(name: str, learning_rate, **hyper) -> str:
-    shown = [f"learning_rate={'a schedule' if callable(learning_rate) else learning_rate}"] + [f"{k}={v}" for k, v in hyper.items()]
-    return f"keras.optimizers.{name}({', '.join(shown)})"
 
 
 def _decayed(p: np.ndarray, weight_decay, learning_rate) -> np.ndarray:
@@ -200,7 +195,7 @@ def check_lion(lion_init: Callable, lion_update: Callable, learning_rate=0.01, b
         mistakes.append((keras_run(lion(weight_decay=None), problem, num_steps),
                          "weight_decay is ignored: theta = theta - theta * weight_decay * learning_rate, before the step."))
     check_optimizer((lion_init, lion_update), names=("lion_init", "lion_update"), keras_optimizer=lion,
-                    label=_label("Lion", learning_rate, **hyper), learning_rate=learning_rate, num_steps=num_steps, problem=problem,
+                    label=optimizer_label("Lion", learning_rate, **hyper), learning_rate=learning_rate, num_steps=num_steps, problem=problem,
                     hyperparameters=hyper, mistakes=mistakes,
                     alternatives=keras_and_exact(lambda: numpy_run(optimizers.lion_init, optimizers.lion_update, problem, rates, **hyper)))
 
@@ -238,7 +233,7 @@ def check_lamb(lamb_init: Callable, lamb_update: Callable, learning_rate=0.01, b
                                             "before the step.")]
     check_optimizer((lamb_init, lamb_update), names=("lamb_init", "lamb_update"),
                     keras_optimizer=lambda: keras.optimizers.Lamb(learning_rate=learning_rate, **hyper),
-                    label=_label("Lamb", learning_rate, **hyper), learning_rate=learning_rate, num_steps=num_steps, problem=problem,
+                    label=optimizer_label("Lamb", learning_rate, **hyper), learning_rate=learning_rate, num_steps=num_steps, problem=problem,
                     hyperparameters=hyper, mistakes=mistakes,
                     alternatives=keras_and_exact(lambda: numpy_run(optimizers.lamb_init, optimizers.lamb_update, problem, rates, **hyper)))
 
@@ -272,7 +267,7 @@ def check_adafactor(adafactor_init: Callable, adafactor_update: Callable, learni
         mistakes.append((wrong("uncapped"), "the relative step is capped by 1 / sqrt(t): rho_t = min(learning_rate, "
                                             "1 / sqrt(t)), with t = 1 on the first update (yours uses the learning rate alone)."))
     check_optimizer((adafactor_init, adafactor_update), names=("adafactor_init", "adafactor_update"), keras_optimizer=adafactor,
-                    label=_label("Adafactor", learning_rate, **hyper), learning_rate=learning_rate, num_steps=num_steps,
+                    label=optimizer_label("Adafactor", learning_rate, **hyper), learning_rate=learning_rate, num_steps=num_steps,
                     problem=problem, hyperparameters=hyper, mistakes=mistakes,
                     alternatives=keras_and_exact(lambda: numpy_run(optimizers.adafactor_init, optimizers.adafactor_update, problem, rates,
                                                                    **hyper)))
@@ -374,7 +369,7 @@ def check_muon(muon_init: Callable, muon_update: Callable, learning_rate=0.01, m
         mistakes.append((muon_run(weight_decay=None), "the 2-D parameters are decayed too: theta = theta - theta * weight_decay "
                                                       "* learning_rate, before the Muon step."))
     check_optimizer((muon_init, muon_update), names=("muon_init", "muon_update"), keras_optimizer=muon,
-                    label=_label("Muon", learning_rate, **hyper), learning_rate=learning_rate, num_steps=num_steps, problem=problem,
+                    label=optimizer_label("Muon", learning_rate, **hyper), learning_rate=learning_rate, num_steps=num_steps, problem=problem,
                     hyperparameters=hyper, mistakes=mistakes, variable_names=names,
                     alternatives=[form for powers in (True, False) for form in keras_and_exact(
                         partial(numpy_run, optimizers.muon_init, optimizers.muon_update, problem, rates, float32_beta_powers=powers, **hyper))],

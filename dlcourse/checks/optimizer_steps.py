@@ -83,6 +83,12 @@ def learning_rates(learning_rate, num_steps: int) -> list[float]:
     return [float(np.float32(v)) for v in values]
 
 
+def optimizer_label(name: str, learning_rate, **hyperparameters) -> str:
+    """How messages name the Keras optimizer of a check: ``keras.optimizers.Adam(learning_rate=0.05, beta_1=0.9, ...)``."""
+    shown = [f"learning_rate={'a schedule' if callable(learning_rate) else learning_rate}"] + [f"{k}={v}" for k, v in hyperparameters.items()]
+    return f"keras.optimizers.{name}({', '.join(shown)})"
+
+
 def problem_gradient(problem) -> Callable[[list], list]:
     """The gradient function (list of arrays -> list of arrays) of a (curvatures, minima, starts) problem."""
     curvatures, minima, _ = problem
