@@ -98,6 +98,14 @@ def test_lesson_code_lines_fit_the_page():
     assert not offenders, f"{len(offenders)} code lines longer than {CODE_WIDTH} characters:\n" + "\n".join(offenders[:40])
 
 
+def test_no_lesson_source_repeats_a_solution_line():
+    """The site's leak check, on the lessons' sources without a build: no lesson shows a solution or hidden-test line."""
+    secrets = [line for line in all_secret_lines() if len(line) > 20]
+    leaks = {f"{lesson.parent.name}/{lesson.name}": found for lesson in LESSONS
+             if (found := [line for line in secrets if line in lesson.read_text()])}
+    assert not leaks, leaks
+
+
 def solution_text(notebook: nbformat.NotebookNode) -> set[str]:
     """Lines of a lesson's ``try-it-solution`` cells that appear nowhere else in the lesson (longer than 20 characters)."""
     elsewhere = {line.strip() for cell in notebook.cells if not is_solution_cell(cell) for line in cell.source.splitlines()}
