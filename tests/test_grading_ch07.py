@@ -110,7 +110,7 @@ def adafactor_update(params, grads, state, learning_rate, beta_2_decay=-0.8, eps
                            {"test_adafactor"}),
     "newton_schulz_cubic": ("newton_schulz", mutate("newton_schulz", "a, b, c = 3.4445, -4.7750, 2.0315", "a, b, c = 1.5, -0.5, 0.0"),
                             {"test_newton_schulz"}),
-    "newton_schulz_one_step_too_few": ("newton_schulz", mutate("newton_schulz", "for _ in range(steps):", "for _ in range(steps - 1):"),
+    "newton_schulz_one_step_too_few": ("newton_schulz", mutate("newton_schulz", "for _step in range(steps):", "for _step in range(steps - 1):"),
                                        {"test_newton_schulz"}),
     "newton_schulz_not_normalised": ("newton_schulz", mutate("newton_schulz", "    x = x / (np.linalg.norm(x, axis=(-2, -1), keepdims=True) + "
                                                                               "1e-7)\n", ""), {"test_newton_schulz"}),
@@ -125,7 +125,7 @@ def adafactor_update(params, grads, state, learning_rate, beta_2_decay=-0.8, eps
                                                  "decay = None if matrix else adam_weight_decay"), {"test_muon"}),
     "singular_values_linear": ("singular_values", mutate("singular_values", "s = a * s + b * s**3 + c * s**5", "s = a * s"),
                                {"test_singular_values"}),
-    "singular_values_once": ("singular_values", mutate("singular_values", "    for _ in range(steps):\n        s = a * s + b * s**3 + c * s**5\n",
+    "singular_values_once": ("singular_values", mutate("singular_values", "    for _step in range(steps):\n        s = a * s + b * s**3 + c * s**5\n",
                                                        "    s = a * s + b * s**3 + c * s**5\n"), {"test_singular_values"}),
     "lion_fix_adam_rate": ("lion_fix", 'lion_fix = {"learning_rate": 0.03}', {"test_lion_fix"}),
     "lion_fix_too_small": ("lion_fix", 'lion_fix = {"learning_rate": 0.0001}', {"test_lion_fix"}),
